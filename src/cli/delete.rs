@@ -1,0 +1,17 @@
+use anyhow::Result;
+
+use super::Global;
+
+/// Delete a container: its processes (with --force), cgroup and state
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kill the container first if it is still running
+    #[arg(short, long)]
+    force: bool,
+    /// The container's ID
+    id: String,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<()> {
+    crate::container::delete::delete(&global.root, &args.id, args.force, global.systemd_cgroup)
+}

@@ -1,0 +1,104 @@
+//! The runc-compatible command line: global flags, one file per subcommand.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::logging;
+
+#[derive(Parser)]
+#[command(
+    name = "skiff",
+    about = "A fast OCI container runtime with runc's command line",
+    disable_version_flag = true
+)]
+struct Cli {
+    /// Directory holding the containers' state
+    #[arg(long, global = true, default_value = "/run/skiff", value_name = "DIR")]
+    root: PathBuf,
+    /// Write errors (and debug lines with --debug) to this file
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Format of --log lines
+    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    log_format: logging::Format,
+    /// Log debug lines
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd (needs a running systemd)
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility: true, false or auto
+    #[arg(long, value_name = "VALUE", default_value = "auto")]
+    rootless: String,
+    /// Print the version, commit and runtime-spec version
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Spec(spec::Args),
+    Create(create::Args),
+    Start(start::Args),
+    Run(run::Args),
+    State(state::Args),
+    List(list::Args),
+    Kill(kill::Args),
+    Delete(delete::Args),
+}
+
+/// Parses the command line and runs it; the exit code on success.
+pub fn main() -> Result<i32> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and usage errors print as clap formats them; usage errors exit 1 as
+            // runc's do.
+            let _ = error.print();
+            return Ok(if error.use_stderr() { 1 } else { 0 });
+        }
+    };
+    logging::init(cli.log.clone(), cli.log_format, cli.debug);
+    if cli.version {
+        println!("skiff version {}", env!("CARGO_PKG_VERSION"));
+        println!("commit: {}", env!("SKIFF_COMMIT"));
+        println!("spec: {}", crate::SPEC_VERSION);
+        return Ok(0);
+    }
+    let global = Global {
+        root: cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let Some(command) = cli.command else {
+        anyhow::bail!("no command given: see skiff --help");
+    };
+    match command {
+        Command::Spec(args) => spec::run(args).map(|()| 0),
+        Command::Create(args) => create::run(&global, args).map(|()| 0),
+        Command::Start(args) => start::run(&global, args).map(|()| 0),
+        Command::Run(args) => run::run(&global, args),
+        Command::State(args) => state::run(&global, args).map(|()| 0),
+        Command::List(args) => list::run(&global, args).map(|()| 0),
+        Command::Kill(args) => kill::run(&global, args).map(|()| 0),
+        Command::Delete(args) => delete::run(&global, args).map(|()| 0),
+    }
+}
+
+/// The global flags subcommands use.
+pub struct Global {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}

@@ -1,0 +1,18 @@
+use anyhow::Result;
+
+use super::Global;
+use crate::container::{self, store};
+
+/// Print a container's state as JSON
+#[derive(clap::Args)]
+pub struct Args {
+    /// The container's ID
+    id: String,
+}
+
+pub fn run(global: &Global, args: Args) -> Result<()> {
+    let record = store::load(&global.root, &args.id)?;
+    let status = container::status_of(&global.root, &record);
+    println!("{}", serde_json::to_string_pretty(&record.report(status, ""))?);
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `create` (and the first half of `run`): a state entry, the init cloned into its
+//! namespaces and cgroup, set up and blocked until started. Whatever it made is recorded as
+//! it is made, so a failure anywhere undoes exactly that.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::state::{self, Record};
+use super::store::ContainerDir;
+use crate::cgroups::{self, Cgroup};
+use crate::process::channel::{self, Channel};
+use crate::process::init::{ConsoleTarget, InitSetup, StartGate};
+use crate::process::parent;
+use crate::spec;
+
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// How the new container will be started.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum Launch {
+    /// By a later `skiff start`, through the exec.fifo.
+    Later,
+    /// By this same process (`run`), over the parent/init channel.
+    Now { foreground_terminal: bool },
+}
+
+pub struct Created {
+    pub pid: i32,
+    pub channel: Channel,
+    /// The pty master, when `run` relays a terminal itself.
+    pub terminal: Option<OwnedFd>,
+    pub record: Record,
+}
+
+/// Undoes a half-made container unless disarmed: kills and reaps the init, removes the
+/// cgroup, removes the state directory.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    pid: Option<i32>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = crate::sys::send_signal(pid, libc::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.remove();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
+    let dir = ContainerDir::create(&options.root, &options.id)?;
+    let mut undo = Undo {
+        dir: Some(dir),
+        cgroup: None,
+        pid: None,
+    };
+    let bundle = spec::load(&options.bundle)?;
+    let spec = &bundle.spec;
+    let dir = undo.dir.as_ref().context("state directory")?;
+
+    let gate = match launch {
+        Launch::Later => StartGate::Fifo(open_exec_fifo(&dir.fifo_path())?),
+        Launch::Now { .. } => StartGate::Channel,
+    };
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let (console, relay_end) = console_for(terminal, options.console_socket.as_deref(), launch)?;
+
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let mut joined = Vec::new();
+    for ns in &namespaces {
+        if let Some(path) = ns.path() {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("linux.namespaces: opening {}", path.display()))?;
+            joined.push((parent::ns_flag(ns.typ()), OwnedFd::from(file)));
+        }
+    }
+    // The user namespace must be joined first: it decides what the others may do.
+    joined.sort_by_key(|(flag, _)| *flag != nix::sched::CloneFlags::CLONE_NEWUSER);
+    let is_new = |kind| namespaces.iter().any(|ns| ns.typ() == kind && ns.path().is_none());
+    let new_user_ns = is_new(LinuxNamespaceType::User);
+
+    let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
+    let cgroup = Cgroup::open(&cgroup_path, options.systemd_cgroup, &options.id)?;
+
+    let setup = InitSetup {
+        bundle: &bundle,
+        cgroup_path: &cgroup_path,
+        gate,
+        console,
+        joined,
+        new_user_ns,
+        new_cgroup_ns: is_new(LinuxNamespaceType::Cgroup),
+        no_pivot: options.no_pivot,
+        no_new_keyring: options.no_new_keyring,
+        preserve_fds: options.preserve_fds,
+        lock_fd: dir.raw_fd(),
+    };
+    let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
+    undo.pid = Some(spawned.pid);
+    undo.cgroup = Some(cgroup);
+    // The init has its own copies of the fifo, console and namespace descriptors now.
+    drop(setup);
+
+    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
+    parent::configure(&spawned, spec, new_user_ns, cgroup)?;
+    let terminal_master = match &relay_end {
+        Some(socket) => Some(channel::receive_fd(socket)?),
+        None => None,
+    };
+    spawned
+        .channel
+        .expect(crate::process::channel::Message::Ready, "the container's init to be set up")
+        .context("container init")?;
+
+    let record = Record {
+        id: options.id.clone(),
+        pid: spawned.pid,
+        pid_start_time: state::start_time_of(spawned.pid)?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339_now(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup_path,
+    };
+    dir.save(&record)?;
+    if let Some(pid_file) = &options.pid_file {
+        write_pid_file(pid_file, spawned.pid)?;
+    }
+    // Everything is in place: keep it.
+    undo.pid = None;
+    undo.cgroup = None;
+    undo.dir = None;
+    Ok(Created {
+        pid: spawned.pid,
+        channel: spawned.channel,
+        terminal: terminal_master,
+        record,
+    })
+}
+
+/// The fifo `start` writes to. The init keeps it open read-write, so its read blocks until
+/// `start` writes and `start` can tell from ENXIO that no init is waiting any more.
+fn open_exec_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
+        .with_context(|| format!("creating {}", path.display()))?;
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Where the init sends the pty master: the console socket, or (foreground `run`) one end
+/// of a socketpair whose other end this process keeps to relay the terminal.
+fn console_for(
+    terminal: bool,
+    socket: Option<&Path>,
+    launch: Launch,
+) -> Result<(ConsoleTarget, Option<OwnedFd>)> {
+    if !terminal {
+        return Ok((ConsoleTarget::None, None));
+    }
+    if let Some(path) = socket {
+        let stream = UnixStream::connect(path)
+            .with_context(|| format!("connecting to --console-socket {}", path.display()))?;
+        return Ok((ConsoleTarget::Socket(stream.into()), None));
+    }
+    match launch {
+        Launch::Now {
+            foreground_terminal: true,
+        } => {
+            let (mine, theirs) = UnixStream::pair().context("creating the terminal socketpair")?;
+            Ok((ConsoleTarget::Socket(theirs.into()), Some(mine.into())))
+        }
+        _ => anyhow::bail!(
+            "process.terminal is set: --console-socket is required unless run in the foreground"
+        ),
+    }
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let temp = path.with_extension("skiff-tmp");
+    std::fs::write(&temp, pid.to_string())
+        .with_context(|| format!("writing --pid-file {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("writing --pid-file {}", path.display()))
+}

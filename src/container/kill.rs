@@ -1,0 +1,81 @@
+//! `kill`: a signal to the init, or with `--all` to every process in the container's cgroup.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::state::{Record, Status};
+use super::store;
+use crate::cgroups::Cgroup;
+use crate::sys;
+
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool, systemd: bool) -> Result<()> {
+    let record = store::load(root, id)?;
+    if !all && super::status_of(root, &record) == Status::Stopped {
+        bail!("container {id:?} is not running");
+    }
+    if all {
+        return signal_cgroup(&record, signal, systemd);
+    }
+    sys::send_signal(record.pid, signal)
+        .with_context(|| format!("sending signal {signal} to {}", record.pid))
+}
+
+/// Signals every process in the container's cgroup, including any that left the init's
+/// process tree.
+pub fn signal_cgroup(record: &Record, signal: i32, systemd: bool) -> Result<()> {
+    let cgroup = Cgroup::open(&record.cgroup_path, systemd, &record.id)?;
+    for pid in cgroup.pids()? {
+        match sys::send_signal(pid, signal) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => return Err(e).with_context(|| format!("sending signal {signal} to {pid}")),
+        }
+    }
+    Ok(())
+}
+
+/// A signal given as a number (`9`), a name (`KILL`) or a SIG-name (`SIGKILL`).
+pub fn parse_signal(text: &str) -> Result<i32> {
+    if let Ok(number) = text.parse::<i32>() {
+        if (1..=libc::SIGRTMAX()).contains(&number) {
+            return Ok(number);
+        }
+        bail!("invalid signal number {number}");
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(offset) = name.strip_prefix("RTMIN+") {
+        let offset: i32 = offset.parse().with_context(|| format!("invalid signal {text:?}"))?;
+        return Ok(libc::SIGRTMIN() + offset);
+    }
+    if let Some(offset) = name.strip_prefix("RTMAX-") {
+        let offset: i32 = offset.parse().with_context(|| format!("invalid signal {text:?}"))?;
+        return Ok(libc::SIGRTMAX() - offset);
+    }
+    let signal: nix::sys::signal::Signal = format!("SIG{name}")
+        .parse()
+        .map_err(|_| anyhow::anyhow!("invalid signal {text:?}"))?;
+    Ok(signal as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_numbers_names_and_sig_names() {
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+    }
+
+    #[test]
+    fn refuses_unknown_signals() {
+        for bad in ["0", "999", "NOPE", "SIG", ""] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

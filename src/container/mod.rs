@@ -1,0 +1,39 @@
+//! A container's lifecycle: one file per operation, sharing the state store and the rule
+//! that status is derived from the live init.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod start;
+pub mod state;
+pub mod store;
+
+use std::path::Path;
+
+use state::{Record, Status};
+
+/// The live status of a recorded container.
+pub fn status_of(root: &Path, record: &Record) -> Status {
+    if !state::process_is_alive(record.pid, record.pid_start_time) {
+        return Status::Stopped;
+    }
+    if root.join(&record.id).join(store::EXEC_FIFO).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// Polls until the recorded init is gone (or a zombie), for up to `timeout`.
+pub fn wait_until_dead(record: &Record, timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_micros(200);
+    while state::process_is_alive(record.pid, record.pid_start_time) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(20));
+    }
+    true
+}

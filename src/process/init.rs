@@ -1,0 +1,237 @@
+//! The container's init, from the moment it is cloned until it execs the container's
+//! program. This file is the runtime's map: each step below runs in the order the kernel
+//! needs it, and each is a call into the module that owns that step.
+//!
+//! The init is a clone of the `skiff create` process, not a re-exec of the binary: it
+//! already holds the parsed configuration, so nothing is serialised or parsed twice.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::channel::{self, Channel, Message};
+use crate::rootfs::{self, RootfsPlan};
+use crate::security::{capabilities::CapabilitySets, identity, rlimits};
+use crate::spec::Bundle;
+use crate::{sys, terminal};
+
+/// How the init learns that it may exec.
+pub enum StartGate {
+    /// `create`: a byte from `skiff start` on the container's exec.fifo (held open
+    /// read-write, so reading blocks until that byte arrives).
+    Fifo(OwnedFd),
+    /// `run`: a `Start` message from the parent, which is still there.
+    Channel,
+}
+
+/// Where the pty master goes when `process.terminal` is set.
+pub enum ConsoleTarget {
+    None,
+    /// A connected unix socket: the `--console-socket` listener, or `run`'s own socketpair.
+    Socket(OwnedFd),
+}
+
+/// Everything the init needs beyond the bundle, prepared by the parent before the clone.
+pub struct InitSetup<'a> {
+    pub bundle: &'a Bundle,
+    pub cgroup_path: &'a Path,
+    pub gate: StartGate,
+    pub console: ConsoleTarget,
+    /// Namespaces to join by path, already opened, user namespace first.
+    pub joined: Vec<(CloneFlags, OwnedFd)>,
+    pub new_user_ns: bool,
+    pub new_cgroup_ns: bool,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// The state-directory lock the parent holds, to be closed (not unlocked) here.
+    pub lock_fd: RawFd,
+}
+
+/// Runs in the cloned child; never returns.
+pub fn run(setup: &InitSetup, channel: Channel) -> ! {
+    sys::close_inherited(setup.lock_fd);
+    let error = match become_container(setup, &channel) {
+        Ok(never) => match never {},
+        Err(error) => error,
+    };
+    let message = format!("{error:#}");
+    if channel.send(&Message::Failed(message.clone())).is_err() {
+        // The parent is gone (the failure came after `create` returned): stderr is all
+        // that is left to tell anyone.
+        eprintln!("skiff init: {message}");
+    }
+    std::process::exit(1)
+}
+
+fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> {
+    let spec = &setup.bundle.spec;
+    let process = spec.process().as_ref().context("process is missing")?;
+    let linux = spec.linux().as_ref().context("linux is missing")?;
+
+    // Until it execs, the init holds skiff's memory and binary: keep other processes from
+    // reading or ptracing it, and die with the parent while it is still being set up.
+    nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
+    sys::reset_signals();
+
+    // The parent writes the ID mappings and places us in the cgroup, then says Go.
+    channel.expect(Message::Go, "the parent to configure the init")?;
+    if setup.new_user_ns {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .context("becoming gid 0 in the new user namespace (is it mapped?)")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .context("becoming uid 0 in the new user namespace (is it mapped?)")?;
+    }
+    for (kind, fd) in &setup.joined {
+        nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+    }
+    // A cgroup namespace is rooted where the process is when it is made: only now, inside
+    // the container's cgroup.
+    if setup.new_cgroup_ns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
+    }
+    nix::unistd::setsid().context("starting a new session")?;
+    if !setup.no_new_keyring {
+        sys::join_new_session_keyring().context("creating a session keyring")?;
+    }
+    if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(hostname).context("setting hostname")?;
+    }
+    if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        set_domainname(domainname)?;
+    }
+
+    let in_user_ns = setup.new_user_ns
+        || linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|ns| ns.typ() == LinuxNamespaceType::User);
+    rootfs::enter(&RootfsPlan {
+        spec,
+        rootfs: &setup.bundle.rootfs,
+        bundle: &setup.bundle.dir,
+        cgroup_path: setup.cgroup_path,
+        new_cgroup_ns: setup.new_cgroup_ns,
+        in_user_ns,
+        no_pivot: setup.no_pivot,
+    })?;
+    rootfs::finish(spec)?;
+
+    if process.terminal().unwrap_or(false) {
+        connect_terminal(process, &setup.console)?;
+    }
+    enter_cwd(process.cwd())?;
+    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    let env = process.env().clone().unwrap_or_default();
+    let program = find_executable(&process.args().clone().unwrap_or_default()[0], &env)?;
+
+    let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
+    capabilities.drop_bounding()?;
+    identity::switch_to(process.user(), setgroups_allowed(in_user_ns))?;
+    capabilities.apply()?;
+    // Changing credentials cleared the parent-death signal; the parent is still setting up.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
+    if process.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+    }
+    sys::set_umask(process.user().umask().unwrap_or(0o022));
+
+    // Set up: from here the init outlives the parent, and waits to be started.
+    nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
+    channel.send(&Message::Ready)?;
+    wait_for_start(&setup.gate, channel)?;
+
+    sys::cloexec_from(3 + setup.preserve_fds).context("closing skiff's descriptors")?;
+    let args = to_cstrings(process.args().as_deref().unwrap_or_default())?;
+    let env = to_cstrings(&env)?;
+    let error = sys::exec(&program, &args, &env);
+    Err(error).with_context(|| format!("exec {}", program.to_string_lossy()))
+}
+
+fn set_domainname(name: &str) -> Result<()> {
+    std::fs::write("/proc/sys/kernel/domainname", name).context("setting domainname")
+}
+
+fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
+    let ConsoleTarget::Socket(socket) = console else {
+        bail!("process.terminal is set but no console socket was given");
+    };
+    let size = process
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
+    let pty = terminal::open_in_container(process.user().uid(), process.user().gid(), size)?;
+    channel::send_fd(socket, &pty.master, "/dev/ptmx")?;
+    terminal::attach_stdio(&pty)?;
+    Ok(())
+}
+
+/// `process.cwd`, created if the image lacks it.
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    std::fs::create_dir_all(cwd).with_context(|| format!("creating process.cwd {}", cwd.display()))?;
+    nix::unistd::chdir(cwd).with_context(|| format!("entering process.cwd {}", cwd.display()))
+}
+
+/// Where the container's PATH finds `name` (a name with a slash is used as it is).
+fn find_executable(name: &str, env: &[String]) -> Result<CString> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_executable = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    let found = if name.contains('/') {
+        let path = PathBuf::from(name);
+        is_executable(&path).then_some(path)
+    } else {
+        let search = env
+            .iter()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        search
+            .split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+            .find(|candidate| is_executable(candidate))
+    };
+    let path = found.with_context(|| format!("exec {name:?}: executable file not found in the container's $PATH"))?;
+    sys::cstring(&path).context("executable path")
+}
+
+fn setgroups_allowed(in_user_ns: bool) -> bool {
+    !in_user_ns
+        || std::fs::read_to_string("/proc/self/setgroups")
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true)
+}
+
+fn wait_for_start(gate: &StartGate, channel: &Channel) -> Result<()> {
+    match gate {
+        StartGate::Channel => channel.expect(Message::Start, "the start message"),
+        StartGate::Fifo(fifo) => {
+            let mut byte = [0u8; 1];
+            loop {
+                match nix::unistd::read(fifo, &mut byte) {
+                    Ok(1) => return Ok(()),
+                    Ok(_) => bail!("exec.fifo closed before start"),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e).context("waiting on exec.fifo"),
+                }
+            }
+        }
+    }
+}
+
+fn to_cstrings(items: &[String]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).with_context(|| format!("{s:?} contains a NUL byte")))
+        .collect()
+}

@@ -1,0 +1,6 @@
+//! The container's processes: the parent side that clones the init and configures it from
+//! outside, the init's own steps, and the channel between them.
+
+pub mod channel;
+pub mod init;
+pub mod parent;

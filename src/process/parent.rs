@@ -1,0 +1,98 @@
+//! The parent's side of creating a container: clone the init straight into its new
+//! namespaces, configure it from outside (ID mappings, cgroup, OOM score), let it set itself
+//! up, and wait until it reports that it is ready or why it failed.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use super::channel::{self, Channel, Message};
+use super::init::{self, InitSetup};
+use crate::cgroups::Cgroup;
+use crate::sys::{self, Forked};
+
+/// A running init that has not yet been told to go.
+pub struct Spawned {
+    pub pid: i32,
+    pub channel: Channel,
+}
+
+/// Namespace flags the init is cloned with: every namespace the config asks to create,
+/// except the cgroup namespace, which the init makes once it is inside its cgroup.
+pub fn clone_flags(spec: &Spec) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    for ns in namespaces.into_iter().flatten().filter(|ns| ns.path().is_none()) {
+        flags |= match ns.typ() {
+            LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => CloneFlags::empty(),
+        };
+    }
+    flags
+}
+
+pub fn ns_flag(kind: LinuxNamespaceType) -> CloneFlags {
+    match kind {
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// Clones the init. In the child this never returns: it becomes the container.
+pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
+    let (parent_end, init_end) = channel::pair()?;
+    match sys::clone_process(flags.bits() as u64).context("cloning the container's init")? {
+        Forked::Child => {
+            drop(parent_end);
+            init::run(setup, init_end)
+        }
+        Forked::Parent(pid) => {
+            drop(init_end);
+            Ok(Spawned {
+                pid,
+                channel: parent_end,
+            })
+        }
+    }
+}
+
+/// What the parent does to the init from outside before letting it set itself up.
+pub fn configure(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgroup) -> Result<()> {
+    let pid = spawned.pid;
+    let linux = spec.linux().as_ref();
+    if new_user_ns {
+        let uid_mappings = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
+        let gid_mappings = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+        write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
+        write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
+    }
+    cgroup.enter_and_limit(pid, spec)?;
+    if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&path, score.to_string())
+            .with_context(|| format!("process.oomScoreAdj: writing {score} to {path}"))?;
+    }
+    spawned.channel.send(&Message::Go)
+}
+
+fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
+    let content: String = mappings
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = Path::new("/proc").join(pid.to_string()).join(file);
+    std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))
+}

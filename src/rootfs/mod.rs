@@ -1,0 +1,196 @@
+//! The container's root filesystem, in the order the kernel needs it: private propagation,
+//! the rootfs bound onto itself, the config's mounts, devices, pivot_root; then, from inside,
+//! sysctls, masked and read-only paths, and the read-only root.
+
+mod cgroupfs;
+mod devices;
+mod mounts;
+mod options;
+pub mod paths;
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+
+pub use mounts::MountContext;
+
+/// The mount(2) propagation flags for a propagation name, `None` if it is not one.
+pub fn propagation_flags(name: &str) -> Option<MsFlags> {
+    let flags = match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    };
+    Some(flags)
+}
+
+pub struct RootfsPlan<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup_path: &'a Path,
+    pub new_cgroup_ns: bool,
+    pub in_user_ns: bool,
+    pub no_pivot: bool,
+}
+
+/// Everything up to and including the switch into the new root. On return the process'
+/// root and working directory are the container's.
+pub fn enter(plan: &RootfsPlan) -> Result<()> {
+    // Nothing mounted from here on may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("making / a recursive slave")?;
+    mount(
+        Some(plan.rootfs),
+        plan.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("binding rootfs {}", plan.rootfs.display()))?;
+    let root: OwnedFd = std::fs::File::open(plan.rootfs)
+        .with_context(|| format!("opening rootfs {}", plan.rootfs.display()))?
+        .into();
+
+    let ctx = MountContext {
+        root: &root,
+        bundle: plan.bundle,
+        cgroup_path: plan.cgroup_path,
+        new_cgroup_ns: plan.new_cgroup_ns,
+        in_user_ns: plan.in_user_ns,
+    };
+    let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
+    for entry in spec_mounts {
+        mounts::mount_entry(&ctx, entry)?;
+    }
+    let dev_from_host = spec_mounts.iter().any(|m| {
+        paths::relative(m.destination()) == Path::new("dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+    });
+    let spec_devices = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    devices::create(&root, &spec_devices, !dev_from_host, plan.in_user_ns)?;
+
+    nix::unistd::fchdir(&root).context("entering the rootfs")?;
+    if plan.no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .context("moving the rootfs onto /")?;
+        nix::unistd::chroot(".").context("chroot into the rootfs")?;
+    } else {
+        pivot()?;
+    }
+    nix::unistd::chdir("/").context("chdir to the new root")?;
+    Ok(())
+}
+
+/// pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
+/// the container's root, with no directory kept for the old one.
+fn pivot() -> Result<()> {
+    nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    // The old root must not propagate its unmount to the host.
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context("making the old root a slave")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
+    Ok(())
+}
+
+/// The steps that run inside the new root, after the container's /proc is mounted.
+pub fn finish(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    for (key, value) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value)
+            .with_context(|| format!("linux.sysctl: writing {value:?} to {}", path.display()))?;
+    }
+    for masked in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+        mask(Path::new(masked)).with_context(|| format!("masking {masked}"))?;
+    }
+    for readonly in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        make_readonly(Path::new(readonly)).with_context(|| format!("making {readonly} read-only"))?;
+    }
+    if let Some(propagation) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        let flags = propagation_flags(propagation).unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .context("linux.rootfsPropagation")?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        make_readonly(Path::new("/")).context("making the root read-only")?;
+    }
+    Ok(())
+}
+
+/// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
+/// Paths the image does not have are left alone.
+fn mask(path: &Path) -> Result<()> {
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if metadata.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0,mode=0555"),
+        )?;
+    } else {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )?;
+    }
+    Ok(())
+}
+
+fn make_readonly(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    // The root is already a bind mount of the rootfs; other paths get one of their own.
+    if path != Path::new("/") {
+        mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )?;
+    }
+    let fd: OwnedFd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    mounts::remount(&fd, MsFlags::MS_RDONLY, MsFlags::empty())
+}

@@ -1,0 +1,169 @@
+//! One config mount at a time: create its destination inside the root, mount onto the
+//! resolved descriptor (never onto a string path that could be swapped for a symlink, the
+//! race behind runc's CVE-2021-30465), apply remount flags and propagation, and check that
+//! the mount is where it was meant to be.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::mount::{mount, MsFlags};
+use nix::sys::statvfs::{fstatvfs, FsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::MountOptions;
+use super::paths;
+use crate::sys;
+
+/// What a mount needs to know about the container beyond the mount entry itself.
+pub struct MountContext<'a> {
+    pub root: &'a OwnedFd,
+    pub bundle: &'a Path,
+    pub cgroup_path: &'a Path,
+    pub new_cgroup_ns: bool,
+    pub in_user_ns: bool,
+}
+
+pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
+    let destination = entry.destination();
+    let options = MountOptions::parse(entry.options().as_deref().unwrap_or_default());
+    let typ = entry.typ().as_deref().unwrap_or("none");
+    let result = if options.bind || typ == "bind" {
+        bind(ctx, entry, &options)
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        super::cgroupfs::mount_cgroups(ctx, destination, &options)
+    } else {
+        filesystem(ctx, entry, typ, &options)
+    };
+    result.with_context(|| format!("mounting {typ} on {}", destination.display()))
+}
+
+fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptions) -> Result<()> {
+    let destination = entry.destination();
+    let target = paths::mkdir_all(ctx.root, destination)?;
+    let source = entry
+        .source()
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(typ));
+    let data = options.data();
+    let flags = options.flags & !MsFlags::MS_REMOUNT;
+    let attempt = mount(
+        Some(&source),
+        sys::fd_path(&target).as_str(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    );
+    match attempt {
+        Ok(()) => {}
+        // Without a network namespace of its own, a user namespace may not mount sysfs; give
+        // it the host's /sys instead, read-only as runc does.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            mount(
+                Some("/sys"),
+                sys::fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .context("binding /sys after sysfs was refused")?;
+            let mounted = verify(ctx.root, destination)?;
+            remount(&mounted, options.flags | MsFlags::MS_RDONLY, options.cleared)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mounted = verify(ctx.root, destination)?;
+    propagate(&mounted, options.propagation)
+}
+
+fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()> {
+    let destination = entry.destination();
+    let source = entry
+        .source()
+        .as_ref()
+        .context("a bind mount needs a source")?;
+    let source = if source.is_absolute() {
+        source.clone()
+    } else {
+        ctx.bundle.join(source)
+    };
+    let metadata = std::fs::metadata(&source)
+        .with_context(|| format!("bind source {}", source.display()))?;
+    let target = if metadata.is_dir() {
+        paths::mkdir_all(ctx.root, destination)?
+    } else {
+        paths::ensure_file(ctx.root, destination)?
+    };
+    let mut flags = MsFlags::MS_BIND;
+    if options.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(
+        Some(&source),
+        sys::fd_path(&target).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )?;
+    let mounted = verify(ctx.root, destination)?;
+    let wanted = options.flags & !MsFlags::MS_REMOUNT;
+    if !wanted.is_empty() {
+        remount(&mounted, wanted, options.cleared)?;
+    }
+    propagate(&mounted, options.propagation)
+}
+
+/// Re-resolves `destination` inside the root and checks it is now the root of a mount:
+/// if something swapped a path component during the mount, the mount would not be there.
+pub fn verify(root: &OwnedFd, destination: &Path) -> Result<OwnedFd> {
+    let fd = paths::open_path(root, destination)
+        .with_context(|| format!("reopening {} after mounting", destination.display()))?;
+    if !sys::is_mount_root(&fd).context("checking the new mount")? {
+        bail!(
+            "{} is not the mount just made: a path component changed during the mount",
+            destination.display()
+        );
+    }
+    Ok(fd)
+}
+
+/// Remounts a bind mount with `flags`, keeping the flags the kernel locks on mounts a user
+/// namespace inherited (nosuid, nodev, noexec, atime flags) unless asked to clear them.
+pub fn remount(target: &OwnedFd, flags: MsFlags, cleared: MsFlags) -> Result<()> {
+    let current = fstatvfs(target).context("reading the mount's flags")?.flags();
+    let mut kept = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(fs) && !cleared.contains(ms) {
+            kept |= ms;
+        }
+    }
+    mount(
+        None::<&str>,
+        sys::fd_path(target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | kept,
+        None::<&str>,
+    )
+    .context("remounting with the requested flags")
+}
+
+fn propagate(target: &OwnedFd, propagation: MsFlags) -> Result<()> {
+    if propagation.is_empty() {
+        return Ok(());
+    }
+    mount(
+        None::<&str>,
+        sys::fd_path(target).as_str(),
+        None::<&str>,
+        propagation,
+        None::<&str>,
+    )
+    .context("setting mount propagation")
+}

@@ -1,0 +1,115 @@
+//! Paths inside the container's root, resolved as file descriptors with `openat2`'s
+//! `RESOLVE_IN_ROOT`, so a symlink planted in the image (absolute or `..`) can never lead a
+//! mount or a device node outside the rootfs.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::sys::stat::Mode;
+
+use crate::sys;
+
+/// `path` made relative to the container root (leading `/` and `.` dropped; `..` kept, since
+/// `RESOLVE_IN_ROOT` clamps it at the root).
+pub fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .collect()
+}
+
+pub fn open(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    let rel = relative(path);
+    let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+    sys::open_in_root(std::os::fd::AsRawFd::as_raw_fd(root), &rel, flags)
+}
+
+/// An `O_PATH` handle on `path` inside the root, whatever kind of file it is.
+pub fn open_path(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
+    open(root, path, libc::O_PATH)
+}
+
+/// Creates every missing directory of `path` inside the root and returns a handle on it.
+pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    let rel = relative(path);
+    let mut done = PathBuf::new();
+    let mut current = open(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)
+        .context("opening the container root")?;
+    for component in rel.components() {
+        done.push(component);
+        current = match open(root, &done, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let name = component.as_os_str();
+                match nix::sys::stat::mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("creating {}", path_in_root(&done)))
+                    }
+                }
+                open(root, &done, libc::O_PATH | libc::O_DIRECTORY)
+                    .with_context(|| format!("opening {}", path_in_root(&done)))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {}", path_in_root(&done))),
+        };
+    }
+    Ok(current)
+}
+
+/// Makes sure a regular file (or anything that already exists) is at `path` inside the root,
+/// creating parent directories as needed, and returns an `O_PATH` handle on it.
+pub fn ensure_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    if let Ok(fd) = open_path(root, path) {
+        return Ok(fd);
+    }
+    if let Some(parent) = path.parent() {
+        mkdir_all(root, parent)?;
+    }
+    let created = open(root, path, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW)
+        .with_context(|| format!("creating {}", path.display()))?;
+    drop(created);
+    open_path(root, path).with_context(|| format!("opening {}", path.display()))
+}
+
+fn path_in_root(rel: &Path) -> String {
+    format!("/{}", rel.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn temp_root(name: &str) -> (PathBuf, OwnedFd) {
+        let dir = std::env::temp_dir().join(format!("skiff-paths-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fd = OwnedFd::from(std::fs::File::open(&dir).unwrap());
+        (dir, fd)
+    }
+
+    #[test]
+    fn absolute_symlinks_resolve_inside_the_root() {
+        let (dir, root) = temp_root("abs");
+        symlink("/etc", dir.join("escape")).unwrap();
+        mkdir_all(&root, Path::new("/escape/sub")).unwrap();
+        assert!(dir.join("etc/sub").is_dir(), "created under the root's etc");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dotdot_is_clamped_at_the_root() {
+        let (dir, root) = temp_root("dotdot");
+        symlink("../../../../tmp", dir.join("up")).unwrap();
+        let file = ensure_file(&root, Path::new("/up/skiff-file")).unwrap();
+        drop(file);
+        assert!(dir.join("tmp/skiff-file").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn relative_drops_the_root() {
+        assert_eq!(relative(Path::new("/a/./b")), PathBuf::from("a/b"));
+        assert_eq!(relative(Path::new("/")), PathBuf::new());
+    }
+}

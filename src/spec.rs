@@ -1,0 +1,245 @@
+//! Loading and validating a bundle's `config.json`, and the template `skiff spec` writes.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+/// A bundle whose configuration has been read and checked: everything the create path
+/// needs is known to be present, so later steps can use it without re-checking.
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+/// Reads `<bundle>/config.json` and rejects what skiff cannot or must not run, naming the
+/// offending field.
+pub fn load(bundle: &Path) -> Result<Bundle> {
+    let dir = std::fs::canonicalize(bundle)
+        .with_context(|| format!("bundle {}", bundle.display()))?;
+    let config = dir.join("config.json");
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("reading {}", config.display()))?;
+    let spec: Spec = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}", config.display()))?;
+    let rootfs = validate(&spec, &dir)?;
+    Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Checks the fields skiff relies on and returns the absolute root filesystem path.
+fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
+    if !version_supported(spec.version()) {
+        bail!(
+            "ociVersion {:?} is not supported: skiff runs 1.x.y configurations",
+            spec.version()
+        );
+    }
+    let root = spec.root().as_ref().context("root.path is missing")?;
+    let rootfs = bundle_dir.join(root.path());
+    if !rootfs.is_dir() {
+        bail!("root.path {} is not a directory", rootfs.display());
+    }
+    let process = spec.process().as_ref().context("process.args is missing")?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => bail!("process.args must name the program to run"),
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd {} must be absolute", process.cwd().display());
+    }
+    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+        if !mount.destination().is_absolute() {
+            bail!(
+                "mounts[{index}].destination {} must be an absolute path",
+                mount.destination().display()
+            );
+        }
+    }
+    let linux = spec.linux().as_ref().context("linux is missing")?;
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let has_new = |kind: LinuxNamespaceType| {
+        namespaces
+            .iter()
+            .any(|ns| ns.typ() == kind && ns.path().is_none())
+    };
+    let has_any = |kind: LinuxNamespaceType| namespaces.iter().any(|ns| ns.typ() == kind);
+    for (index, ns) in namespaces.iter().enumerate() {
+        if namespaces[..index].iter().any(|seen| seen.typ() == ns.typ()) {
+            bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
+        }
+        if ns.typ() == LinuxNamespaceType::Time {
+            bail!("linux.namespaces[{index}]: time namespaces are not supported yet");
+        }
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_new(LinuxNamespaceType::Uts)
+    {
+        bail!("hostname is set but linux.namespaces has no new uts namespace");
+    }
+    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
+        && !has_new(LinuxNamespaceType::Uts)
+    {
+        bail!("domainname is set but linux.namespaces has no new uts namespace");
+    }
+    if !has_any(LinuxNamespaceType::Mount) {
+        bail!("linux.namespaces must include a mount namespace");
+    }
+    let user_joined = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
+    if user_joined && namespaces.iter().any(|ns| ns.path().is_none()) {
+        bail!("linux.namespaces: joining a user namespace by path while creating other namespaces is not supported yet");
+    }
+    if has_new(LinuxNamespaceType::User)
+        && linux.uid_mappings().as_deref().unwrap_or_default().is_empty()
+    {
+        bail!("linux.uidMappings is required with a new user namespace");
+    }
+    if has_new(LinuxNamespaceType::User)
+        && linux.gid_mappings().as_deref().unwrap_or_default().is_empty()
+    {
+        bail!("linux.gidMappings is required with a new user namespace");
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            if key.contains('/') && key.contains("..") || key.is_empty() {
+                bail!("linux.sysctl: invalid key {key:?}");
+            }
+        }
+    }
+    if spec.hooks().is_some() {
+        bail!("hooks are not supported yet");
+    }
+    if let Some(propagation) = linux.rootfs_propagation() {
+        if crate::rootfs::propagation_flags(propagation).is_none() {
+            bail!("linux.rootfsPropagation {propagation:?} is not a propagation mode");
+        }
+    }
+    Ok(rootfs)
+}
+
+/// Every 1.x.y release of the runtime spec is compatible with 1.0's schema; anything else
+/// (0.x, 2.x, or not a version at all) is refused.
+fn version_supported(version: &str) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts[0] == "1"
+        && parts[1..]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The configuration `skiff spec` writes: runc's defaults, except that the terminal is off
+/// so the result runs as-is from scripts and tests.
+pub fn template(rootless: bool) -> serde_json::Value {
+    let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut config = serde_json::json!({
+        "ociVersion": crate::SPEC_VERSION,
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "skiff",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": [
+                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
+            ]
+        }
+    });
+    if rootless {
+        make_rootless(&mut config);
+    }
+    config
+}
+
+/// runc's rootless adjustments: a user namespace mapping the caller, no network namespace,
+/// /sys bound from the host, and no cgroup mount or device rules.
+fn make_rootless(config: &mut serde_json::Value) {
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let linux = &mut config["linux"];
+    linux["resources"] = serde_json::json!({});
+    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    linux["namespaces"] = serde_json::json!([
+        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+        {"type": "cgroup"}, {"type": "user"}
+    ]);
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        mounts.retain(|m| m["type"] != "cgroup");
+        for mount in mounts.iter_mut() {
+            if mount["destination"] == "/sys" {
+                *mount = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if mount["destination"] == "/dev/pts" {
+                if let Some(options) = mount["options"].as_array_mut() {
+                    options.retain(|o| o != "gid=5");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_1_x_y_version() {
+        for v in ["1.0.0", "1.0.2-dev", "1.2.1", "1.3.0", "1.10.4+build"] {
+            assert!(version_supported(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn refuses_other_versions() {
+        for v in ["2.0.0", "0.9.0", "1.0", "1", "", "1.x.0", "v1.0.0"] {
+            assert!(!version_supported(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn template_parses_as_a_spec() {
+        for rootless in [false, true] {
+            let spec: Spec = serde_json::from_value(template(rootless)).expect("valid spec");
+            assert_eq!(spec.process().as_ref().unwrap().terminal(), Some(false));
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The only place with `unsafe`: one thin wrapper per raw syscall that nix does not cover
+//! the way skiff needs it. Everything above this module is safe Rust.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// What a fork-like clone returned to the caller.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone3` without a new stack, so the child continues from this call like `fork` does,
+/// but with namespace flags applied atomically at creation. Falls back to `clone` where the
+/// kernel has no `clone3`.
+pub fn clone_process(flags: u64) -> io::Result<Forked> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 with a zero stack behaves like fork: the child gets a copy of this
+    // (single-threaded) address space, and `args` lives across the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    let ret = if ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // SAFETY: same fork semantics through the older clone(2) with a null stack.
+        unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags | libc::SIGCHLD as u64,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        }
+    } else {
+        ret
+    };
+    match ret {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// Sends any signal number, realtime ones included (nix's `Signal` cannot name those).
+pub fn send_signal(pid: libc::pid_t, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `openat2` with `RESOLVE_IN_ROOT`: `path` is resolved as if `root` were `/`, so neither
+/// `..` nor a symlink (absolute or relative) can lead outside it. Magic links are refused.
+pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    let c_path = cstring(path)?;
+    // SAFETY: `how` and `c_path` outlive the call; the size passed matches the struct.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            c_path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us and nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether the file behind `fd` is the root of a mount (statx `STATX_ATTR_MOUNT_ROOT`).
+pub fn is_mount_root(fd: &impl AsRawFd) -> io::Result<bool> {
+    // SAFETY: statx is a plain C struct for which all-zero bytes is a valid value.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    let empty = c"";
+    // SAFETY: `empty` and `stx` are valid for the whole call.
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+            libc::STATX_BASIC_STATS,
+            &mut stx,
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0
+        && stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+}
+
+/// Marks every descriptor from `first` upwards close-on-exec, so nothing of skiff's
+/// reaches the container's program (the class of runc's CVE-2024-21626).
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags in this process' table.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sets the calling thread's umask.
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask(2) cannot fail and touches no memory.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// `setgroups`, which nix only exposes for some targets in the form skiff needs.
+pub fn set_groups(gids: &[u32]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `gids`, which outlives the call.
+    if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Replaces this process with `path`, argv and envp given as C strings.
+pub fn exec(path: &CString, args: &[CString], env: &[CString]) -> io::Error {
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    // SAFETY: argv and envp are null-terminated arrays of pointers into CStrings that live
+    // until execve returns (it only returns on failure).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Clears the signal mask and resets every handler to its default, so the container's
+/// program starts with the dispositions a fresh process has.
+pub fn reset_signals() {
+    for signo in 1..libc::SIGRTMAX() {
+        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: SIG_DFL is always a valid disposition; invalid numbers just fail.
+        unsafe { libc::signal(signo, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty, initialised sigset is passed by pointer for the call only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+pub fn cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// The path through which a mount can be made onto an already-resolved file descriptor.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Reads the whole of a small file, with the path in the error.
+pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
+    let path = path.as_ref();
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Closes a descriptor this forked child inherited from objects of the parent that will
+/// never be dropped here (the child execs or exits). Used for the state-directory lock: a
+/// normal drop would `flock(LOCK_UN)` and release the parent's lock too.
+pub fn close_inherited(fd: RawFd) {
+    // SAFETY: in the child the owning object of the parent is never used or dropped again,
+    // so closing the raw descriptor cannot cause a double close or a use after close.
+    unsafe { libc::close(fd) };
+}
+
+/// Makes the terminal open on `fd` the controlling terminal of this (session leader) process.
+pub fn set_controlling_tty(fd: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument and touches no memory of ours.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Copies the window size of terminal `from` to terminal `to`.
+pub fn copy_window_size(from: &impl AsRawFd, to: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: winsize is plain data; both ioctls read or write exactly one of it.
+    unsafe {
+        let mut size: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from.as_raw_fd(), libc::TIOCGWINSZ, &mut size) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::ioctl(to.as_raw_fd(), libc::TIOCSWINSZ, &size) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Sets the window size of terminal `fd`.
+pub fn set_window_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> io::Result<()> {
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads exactly one winsize from a pointer valid for the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setrlimit with the raw resource number, so every RLIMIT_* the spec names is reachable.
+pub fn set_rlimit(resource: libc::__rlimit_resource_t, value: &libc::rlimit) -> io::Result<()> {
+    // SAFETY: `value` is a valid rlimit for the duration of the call.
+    if unsafe { libc::setrlimit(resource, value) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes ownership of a descriptor the kernel handed over (SCM_RIGHTS).
+pub fn adopt_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass only descriptors just installed for this process by the kernel.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Gives this process a new, anonymous session keyring, so the container cannot see or use
+/// the host's keys.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks for an anonymous keyring; no memory of ours is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
