@@ -12,7 +12,6 @@ use crate::sys;
 pub struct Pty {
     pub master: OwnedFd,
     pub slave: OwnedFd,
-    pub slave_path: String,
 }
 
 /// Opens a pty in the container's devpts (after pivot_root, /dev/ptmx → pts/ptmx) and gives
@@ -38,11 +37,7 @@ pub fn open_in_container(uid: u32, gid: u32, size: Option<(u16, u16)>) -> Result
     if let Some((rows, cols)) = size {
         sys::set_window_size(&master, rows, cols).context("setting process.consoleSize")?;
     }
-    Ok(Pty {
-        master,
-        slave,
-        slave_path,
-    })
+    Ok(Pty { master, slave })
 }
 
 /// Makes the pty slave this session's controlling terminal and the process' stdio.

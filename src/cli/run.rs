@@ -81,7 +81,8 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
         None => wait_exit(init)?,
     };
     if !args.keep {
-        crate::container::delete::delete(&global.root, &args.id, true, global.systemd_cgroup)?;
+        let dir = crate::container::store::ContainerDir::open(&global.root, &args.id)?;
+        crate::container::delete::remove(dir, &created.cgroup)?;
     }
     Ok(code)
 }

@@ -44,7 +44,8 @@ pub struct Created {
     pub channel: Channel,
     /// The pty master, when `run` relays a terminal itself.
     pub terminal: Option<OwnedFd>,
-    pub record: Record,
+    /// The cgroup made for the container, for `run` to remove when it is done.
+    pub cgroup: Cgroup,
 }
 
 /// Undoes a half-made container unless disarmed: kills and reaps the init, removes the
@@ -153,15 +154,16 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     if let Some(pid_file) = &options.pid_file {
         write_pid_file(pid_file, spawned.pid)?;
     }
+    crate::logging::debug(&format!("created container {} with init {}", record.id, record.pid));
     // Everything is in place: keep it.
     undo.pid = None;
-    undo.cgroup = None;
     undo.dir = None;
+    let cgroup = undo.cgroup.take().context("cgroup")?;
     Ok(Created {
         pid: spawned.pid,
         channel: spawned.channel,
         terminal: terminal_master,
-        record,
+        cgroup,
     })
 }
 

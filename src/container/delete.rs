@@ -37,6 +37,11 @@ pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
             bail!("container {id:?}: its init {} did not die after SIGKILL", record.pid);
         }
     }
-    Cgroup::open(&record.cgroup_path, systemd, id)?.remove()?;
+    remove(dir, &Cgroup::open(&record.cgroup_path, systemd, id)?)
+}
+
+/// The last step of every delete: the cgroup, then the state directory.
+pub fn remove(dir: ContainerDir, cgroup: &Cgroup) -> Result<()> {
+    cgroup.remove()?;
     dir.remove()
 }

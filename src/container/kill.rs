@@ -38,7 +38,7 @@ pub fn signal_cgroup(record: &Record, signal: i32, systemd: bool) -> Result<()> 
 /// A signal given as a number (`9`), a name (`KILL`) or a SIG-name (`SIGKILL`).
 pub fn parse_signal(text: &str) -> Result<i32> {
     if let Ok(number) = text.parse::<i32>() {
-        if (1..=libc::SIGRTMAX()).contains(&number) {
+        if (0..=libc::SIGRTMAX()).contains(&number) {
             return Ok(number);
         }
         bail!("invalid signal number {number}");
@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn refuses_unknown_signals() {
-        for bad in ["0", "999", "NOPE", "SIG", ""] {
+        for bad in ["-1", "999", "NOPE", "SIG", ""] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
     }

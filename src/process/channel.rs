@@ -73,10 +73,6 @@ impl Channel {
             None => bail!("the other side exited while waiting for {waiting_for}"),
         }
     }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
-    }
 }
 
 /// Sends `fd` over a unix socket with SCM_RIGHTS, the way runc hands a pty master to a

@@ -72,7 +72,6 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         bundle: plan.bundle,
         cgroup_path: plan.cgroup_path,
         new_cgroup_ns: plan.new_cgroup_ns,
-        in_user_ns: plan.in_user_ns,
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     for entry in spec_mounts {

@@ -21,7 +21,6 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroup_path: &'a Path,
     pub new_cgroup_ns: bool,
-    pub in_user_ns: bool,
 }
 
 pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {

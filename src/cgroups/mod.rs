@@ -8,7 +8,9 @@ use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
 };
 use nix_for_cgroups::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, Spec};
+
+mod v1;
 
 /// The cgroup path for a container. Absolute paths are used as given. A relative path, and
 /// the default `<id>` when the config names none, sit under the root of each hierarchy
@@ -24,8 +26,22 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
     }
 }
 
+/// `path` without its leading `/`, to join under a hierarchy's mount point.
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect()
+}
+
+/// A container's cgroup. On v1 hosts skiff places processes itself and uses libcgroups for
+/// the resource controllers only when the config sets limits; on v2 and with systemd,
+/// libcgroups does everything.
 pub struct Cgroup {
-    manager: AnyCgroupManager,
+    path: PathBuf,
+    systemd: bool,
+    id: String,
+    v1: Option<v1::V1Cgroup>,
+    manager: std::cell::OnceCell<AnyCgroupManager>,
 }
 
 impl Cgroup {
@@ -33,20 +49,35 @@ impl Cgroup {
         if systemd && !Path::new("/run/systemd/system").exists() {
             bail!("--systemd-cgroup: systemd is not running on this host, so its cgroup driver cannot be used");
         }
-        let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: path.to_path_buf(),
-            systemd_cgroup: systemd,
-            container_name: id.to_string(),
+        let v1 = if !systemd && !is_unified() {
+            Some(v1::V1Cgroup::new(path)?)
+        } else {
+            None
+        };
+        Ok(Cgroup {
+            path: path.to_path_buf(),
+            systemd,
+            id: id.to_string(),
+            v1,
+            manager: std::cell::OnceCell::new(),
         })
-        .with_context(|| format!("opening cgroup {}", path.display()))?;
-        Ok(Cgroup { manager })
+    }
+
+    fn manager(&self) -> Result<&AnyCgroupManager> {
+        if let Some(manager) = self.manager.get() {
+            return Ok(manager);
+        }
+        let manager = create_cgroup_manager(CgroupConfig {
+            cgroup_path: self.path.clone(),
+            systemd_cgroup: self.systemd,
+            container_name: self.id.clone(),
+        })
+        .with_context(|| format!("opening cgroup {}", self.path.display()))?;
+        Ok(self.manager.get_or_init(|| manager))
     }
 
     /// Moves `pid` into the container's cgroup (creating it) and applies the spec's limits.
     pub fn enter_and_limit(&self, pid: i32, spec: &Spec) -> Result<()> {
-        self.manager
-            .add_task(Pid::from_raw(pid))
-            .context("joining the container's cgroup")?;
         let linux = spec.linux().as_ref();
         let mut resources = linux
             .and_then(|l| l.resources().clone())
@@ -65,6 +96,18 @@ impl Cgroup {
                 .context("building a device rule")?;
             rules.push(rule);
         }
+        if let Some(v1) = &self.v1 {
+            v1.join(pid).context("joining the container's cgroup")?;
+            v1.apply_devices(&rules)
+                .context("applying linux.resources.devices")?;
+            if !has_limits(&resources) {
+                return Ok(());
+            }
+        } else {
+            self.manager()?
+                .add_task(Pid::from_raw(pid))
+                .context("joining the container's cgroup")?;
+        }
         resources.set_devices(Some(rules));
         let disable_oom_killer = resources
             .memory()
@@ -77,15 +120,18 @@ impl Cgroup {
             oom_score_adj: None,
             freezer_state: None,
         };
-        self.manager
+        self.manager()?
             .apply(&options)
             .context("applying linux.resources to the container's cgroup")
     }
 
     /// Every process in the cgroup, including ones that left the init's process tree.
     pub fn pids(&self) -> Result<Vec<i32>> {
+        if let Some(v1) = &self.v1 {
+            return v1.pids();
+        }
         Ok(self
-            .manager
+            .manager()?
             .get_all_pids()
             .context("listing the container's processes")?
             .into_iter()
@@ -95,10 +141,33 @@ impl Cgroup {
 
     /// Kills whatever is left in the cgroup and removes it.
     pub fn remove(&self) -> Result<()> {
-        self.manager
+        if let Some(v1) = &self.v1 {
+            return v1.remove().context("removing the container's cgroup");
+        }
+        self.manager()?
             .remove()
             .context("removing the container's cgroup")
     }
+}
+
+/// Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host).
+fn is_unified() -> bool {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Whether the resources set anything beyond device rules.
+fn has_limits(resources: &LinuxResources) -> bool {
+    resources.memory().is_some()
+        || resources.cpu().is_some()
+        || resources.pids().is_some()
+        || resources.block_io().is_some()
+        || resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || resources.network().is_some()
+        || resources.rdma().as_ref().is_some_and(|r| !r.is_empty())
+        || resources.unified().as_ref().is_some_and(|u| !u.is_empty())
 }
 
 #[cfg(test)]
