@@ -76,6 +76,15 @@ impl Cgroup {
         Ok(self.manager.get_or_init(|| manager))
     }
 
+    /// Creates the container's cgroup ahead of the init (v1; elsewhere joining creates it), so
+    /// that the init's /sys/fs/cgroup mount finds it while the init is still being moved in.
+    pub fn create(&self) -> Result<()> {
+        match &self.v1 {
+            Some(v1) => v1.create().context("creating the container's cgroup"),
+            None => Ok(()),
+        }
+    }
+
     /// Moves `pid` into the container's cgroup (creating it) and applies the spec's limits.
     pub fn enter_and_limit(&self, pid: i32, spec: &Spec) -> Result<()> {
         let linux = spec.linux().as_ref();

@@ -52,15 +52,22 @@ impl V1Cgroup {
         Ok(V1Cgroup { hierarchies })
     }
 
-    /// Creates the container's cgroup in every hierarchy and moves `pid` into it.
-    pub fn join(&self, pid: i32) -> Result<()> {
+    /// Creates the container's cgroup in every hierarchy.
+    pub fn create(&self) -> Result<()> {
         for hierarchy in &self.hierarchies {
             let dir = &hierarchy.dir;
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             if hierarchy.has("cpuset") {
                 inherit_cpuset(dir)?;
             }
-            let procs = dir.join("cgroup.procs");
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy.
+    pub fn join(&self, pid: i32) -> Result<()> {
+        for hierarchy in &self.hierarchies {
+            let procs = hierarchy.dir.join("cgroup.procs");
             std::fs::write(&procs, pid.to_string())
                 .with_context(|| format!("writing {pid} to {}", procs.display()))?;
         }

@@ -108,7 +108,9 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let new_user_ns = is_new(LinuxNamespaceType::User);
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
-    let cgroup = Cgroup::open(&cgroup_path, options.systemd_cgroup, &options.id)?;
+    undo.cgroup = Some(Cgroup::open(&cgroup_path, options.systemd_cgroup, &options.id)?);
+    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
+    cgroup.create()?;
 
     let setup = InitSetup {
         bundle: &bundle,
@@ -125,11 +127,9 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     };
     let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
     undo.pid = Some(spawned.pid);
-    undo.cgroup = Some(cgroup);
     // The init has its own copies of the fifo, console and namespace descriptors now.
     drop(setup);
 
-    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     parent::configure(&spawned, spec, new_user_ns, cgroup)?;
     let terminal_master = match &relay_end {
         Some(socket) => Some(channel::receive_fd(socket)?),

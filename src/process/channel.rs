@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Message {
-    /// Parent → init: ID mappings are written and the cgroup is joined; set up the container.
+    /// Parent → init: ID mappings are written; set up the container.
     Go,
+    /// Parent → init: the init is in its cgroup, with the limits applied.
+    CgroupJoined,
     /// Init → parent: everything is set up; the init now waits to be started.
     Ready,
     /// Parent → init (`run` only): exec the program now, without going through the fifo.

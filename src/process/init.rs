@@ -82,7 +82,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     sys::reset_signals();
 
-    // The parent writes the ID mappings and places us in the cgroup, then says Go.
+    // The parent writes the ID mappings, then says Go; it moves us into the cgroup while we
+    // set up, and says CgroupJoined when that is done.
     channel.expect(Message::Go, "the parent to configure the init")?;
     if setup.new_user_ns {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
@@ -96,6 +97,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // A cgroup namespace is rooted where the process is when it is made: only now, inside
     // the container's cgroup.
     if setup.new_cgroup_ns {
+        channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
     }
     nix::unistd::setsid().context("starting a new session")?;
@@ -145,6 +147,10 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     }
     sys::set_umask(process.user().umask().unwrap_or(0o022));
 
+    // Nothing of the container may run outside its cgroup's limits.
+    if !setup.new_cgroup_ns {
+        channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
+    }
     // Set up: from here the init outlives the parent, and waits to be started.
     nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
     channel.send(&Message::Ready)?;
