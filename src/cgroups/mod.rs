@@ -8,7 +8,7 @@ use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
 };
 use nix_for_cgroups::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxResources, Spec};
 
 mod v1;
 
@@ -76,55 +76,49 @@ impl Cgroup {
         Ok(self.manager.get_or_init(|| manager))
     }
 
-    /// Creates the container's cgroup ahead of the init (v1; elsewhere joining creates it), so
-    /// that the init's /sys/fs/cgroup mount finds it while the init is still being moved in.
-    pub fn create(&self) -> Result<()> {
-        match &self.v1 {
-            Some(v1) => v1.create().context("creating the container's cgroup"),
-            None => Ok(()),
+    /// Everything that can be done before the init exists. On v1: the cgroup directories
+    /// (the init's /sys/fs/cgroup mount binds them), the device rules and the limits, all
+    /// written while the cgroup is still empty, so the init never sees a half-written
+    /// device list. Elsewhere joining creates the cgroup and limits follow it.
+    pub fn prepare(&self, spec: &Spec) -> Result<()> {
+        let Some(v1) = &self.v1 else {
+            return Ok(());
+        };
+        v1.create().context("creating the container's cgroup")?;
+        let (mut resources, rules) = resources_of(spec)?;
+        v1.apply_devices(&rules)
+            .context("applying linux.resources.devices")?;
+        if has_limits(&resources) {
+            // libcgroups would rewrite the device list starting with the config's deny
+            // rules; it is already complete.
+            resources.set_devices(None);
+            self.apply(&resources)?;
         }
+        Ok(())
     }
 
-    /// Moves `pid` into the container's cgroup (creating it) and applies the spec's limits.
-    pub fn enter_and_limit(&self, pid: i32, spec: &Spec) -> Result<()> {
-        let linux = spec.linux().as_ref();
-        let mut resources = linux
-            .and_then(|l| l.resources().clone())
-            .unwrap_or_default();
-        // Devices the config creates must also be usable: allow each one in the device
-        // controller after the config's own rules, as runc does.
-        let mut rules = resources.devices().clone().unwrap_or_default();
-        for device in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
-            let rule = LinuxDeviceCgroupBuilder::default()
-                .allow(true)
-                .typ(device.typ())
-                .major(device.major())
-                .minor(device.minor())
-                .access("rwm")
-                .build()
-                .context("building a device rule")?;
-            rules.push(rule);
-        }
+    /// Moves `pid` into the container's cgroup; on v2 and systemd also creates it and
+    /// applies the limits.
+    pub fn enter(&self, pid: i32, spec: &Spec) -> Result<()> {
         if let Some(v1) = &self.v1 {
-            v1.join(pid).context("joining the container's cgroup")?;
-            v1.apply_devices(&rules)
-                .context("applying linux.resources.devices")?;
-            if !has_limits(&resources) {
-                return Ok(());
-            }
-        } else {
-            self.manager()?
-                .add_task(Pid::from_raw(pid))
-                .context("joining the container's cgroup")?;
+            return v1.join(pid).context("joining the container's cgroup");
         }
+        self.manager()?
+            .add_task(Pid::from_raw(pid))
+            .context("joining the container's cgroup")?;
+        let (mut resources, rules) = resources_of(spec)?;
         resources.set_devices(Some(rules));
+        self.apply(&resources)
+    }
+
+    fn apply(&self, resources: &LinuxResources) -> Result<()> {
         let disable_oom_killer = resources
             .memory()
             .as_ref()
             .and_then(|m| m.disable_oom_killer())
             .unwrap_or(false);
         let options = ControllerOpt {
-            resources: &resources,
+            resources,
             disable_oom_killer,
             oom_score_adj: None,
             freezer_state: None,
@@ -157,6 +151,28 @@ impl Cgroup {
             .remove()
             .context("removing the container's cgroup")
     }
+}
+
+/// The config's resources and its device rules, with an allow rule added for each device
+/// the config creates (as runc does), so that those devices are usable.
+fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)> {
+    let linux = spec.linux().as_ref();
+    let resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    for device in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let rule = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(device.typ())
+            .major(device.major())
+            .minor(device.minor())
+            .access("rwm")
+            .build()
+            .context("building a device rule")?;
+        rules.push(rule);
+    }
+    Ok((resources, rules))
 }
 
 /// Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host).

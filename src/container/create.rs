@@ -110,7 +110,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
     undo.cgroup = Some(Cgroup::open(&cgroup_path, options.systemd_cgroup, &options.id)?);
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
-    cgroup.create()?;
+    cgroup.prepare(spec)?;
 
     let setup = InitSetup {
         bundle: &bundle,

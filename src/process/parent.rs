@@ -72,6 +72,17 @@ pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
 /// What the parent does to the init from outside: ID mappings before it may start, its
 /// cgroup and OOM score while it sets itself up.
 pub fn configure(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgroup) -> Result<()> {
+    configure_steps(spawned, spec, new_user_ns, cgroup).map_err(|error| {
+        // If the init failed meanwhile, its own report says why; ours would only say that
+        // it is gone.
+        match spawned.channel.receive() {
+            Ok(Some(Message::Failed(reason))) => anyhow::anyhow!("container init: {reason}"),
+            _ => error,
+        }
+    })
+}
+
+fn configure_steps(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgroup) -> Result<()> {
     let pid = spawned.pid;
     let linux = spec.linux().as_ref();
     if new_user_ns {
@@ -84,7 +95,7 @@ pub fn configure(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgr
     // The init sets up its mounts while the kernel moves it into its cgroup: the first
     // migration on a v1 host waits for an RCU grace period (3.5 ms measured), which this
     // overlaps instead of adding. The init waits for CgroupJoined before it can exec.
-    cgroup.enter_and_limit(pid, spec)?;
+    cgroup.enter(pid, spec)?;
     if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, score.to_string())
