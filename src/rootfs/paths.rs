@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::sys::stat::Mode;
 
 use crate::sys;
@@ -30,17 +30,36 @@ pub fn open_path(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
 }
 
 /// Creates every missing directory of `path` inside the root and returns a handle on it.
+/// A dangling symlink on the way is followed inside the root and its target created, as
+/// if it existed (images often link /var/run to a /run they do not ship).
 pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    mkdir_all_following(root, path, 0)
+}
+
+fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Result<OwnedFd> {
+    if links_followed > 40 {
+        bail!("creating {}: too many levels of symbolic links", path.display());
+    }
     let rel = relative(path);
+    let components: Vec<Component> = rel.components().collect();
     let mut done = PathBuf::new();
     let mut current = open(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)
         .context("opening the container root")?;
-    for component in rel.components() {
+    for (index, component) in components.iter().enumerate() {
         done.push(component);
         current = match open(root, &done, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 let name = component.as_os_str();
+                if let Ok(target) = nix::fcntl::readlinkat(current.as_fd(), name) {
+                    let base = match done.parent() {
+                        Some(parent) if !Path::new(&target).is_absolute() => Path::new("/").join(parent),
+                        _ => PathBuf::from("/"),
+                    };
+                    let mut followed = base.join(target);
+                    followed.extend(&components[index + 1..]);
+                    return mkdir_all_following(root, &followed, links_followed + 1);
+                }
                 match nix::sys::stat::mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
                     Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                     Err(e) => {
