@@ -8,7 +8,7 @@ use libcgroups::common::{
     create_cgroup_manager, AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt,
 };
 use nix_for_cgroups::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxResources, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, Spec};
 
 mod v1;
 
@@ -153,25 +153,15 @@ impl Cgroup {
     }
 }
 
-/// The config's resources and its device rules, with an allow rule added for each device
-/// the config creates (as runc does), so that those devices are usable.
+/// The config's resources and its device rules. Devices from `linux.devices` are not
+/// allowed implicitly: like runc, only `linux.resources.devices` and the defaults decide.
 fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)> {
-    let linux = spec.linux().as_ref();
-    let resources = linux
+    let resources = spec
+        .linux()
+        .as_ref()
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
-    let mut rules = resources.devices().clone().unwrap_or_default();
-    for device in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
-        let rule = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(device.typ())
-            .major(device.major())
-            .minor(device.minor())
-            .access("rwm")
-            .build()
-            .context("building a device rule")?;
-        rules.push(rule);
-    }
+    let rules = resources.devices().clone().unwrap_or_default();
     Ok((resources, rules))
 }
 
