@@ -111,6 +111,31 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     if spec.hooks().is_some() {
         bail!("hooks are not supported yet");
     }
+    // Settings skiff cannot honour yet are refused rather than silently ignored: a
+    // container asked to run confined must not run unconfined.
+    if linux.seccomp().is_some() {
+        bail!("linux.seccomp is not supported yet");
+    }
+    if linux.intel_rdt().is_some() {
+        bail!("linux.intelRdt is not supported");
+    }
+    if linux.personality().is_some() {
+        bail!("linux.personality is not supported yet");
+    }
+    if linux.time_offsets().is_some() {
+        bail!("linux.timeOffsets is not supported yet");
+    }
+    if process.scheduler().is_some() {
+        bail!("process.scheduler is not supported yet");
+    }
+    if process.io_priority().is_some() {
+        bail!("process.ioPriority is not supported yet");
+    }
+    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            bail!("mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet");
+        }
+    }
     if let Some(propagation) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flags(propagation).is_none() {
             bail!("linux.rootfsPropagation {propagation:?} is not a propagation mode");
@@ -233,6 +258,34 @@ mod tests {
         for v in ["2.0.0", "0.9.0", "1.0", "1", "", "1.x.0", "v1.0.0"] {
             assert!(!version_supported(v), "{v}");
         }
+    }
+
+    fn validate_with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<PathBuf> {
+        let bundle = std::env::temp_dir().join(format!("skiff-spec-{}", std::process::id()));
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let mut config = template(false);
+        edit(&mut config);
+        let spec: Spec = serde_json::from_value(config).unwrap();
+        validate(&spec, &bundle)
+    }
+
+    #[test]
+    fn settings_skiff_cannot_honour_are_refused_by_name() {
+        let cases: [(&str, serde_json::Value); 3] = [
+            ("linux.seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})),
+            ("linux.personality", serde_json::json!({"domain": "LINUX32"})),
+            ("linux.intelRdt", serde_json::json!({"closID": "x"})),
+        ];
+        for (field, value) in cases {
+            let key = field.trim_start_matches("linux.").to_string();
+            let err = validate_with(|c| c["linux"][key] = value).unwrap_err();
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_template_validates() {
+        validate_with(|_| {}).unwrap();
     }
 
     #[test]
