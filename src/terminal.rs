@@ -12,6 +12,7 @@ use crate::sys;
 pub struct Pty {
     pub master: OwnedFd,
     pub slave: OwnedFd,
+    pub slave_path: String,
 }
 
 /// Opens a pty in the container's devpts (after pivot_root, /dev/ptmx → pts/ptmx) and gives
@@ -37,7 +38,27 @@ pub fn open_in_container(uid: u32, gid: u32, size: Option<(u16, u16)>) -> Result
     if let Some((rows, cols)) = size {
         sys::set_window_size(&master, rows, cols).context("setting process.consoleSize")?;
     }
-    Ok(Pty { master, slave })
+    Ok(Pty {
+        master,
+        slave,
+        slave_path,
+    })
+}
+
+/// Makes the pty the container's /dev/console too, as runc does.
+pub fn bind_console(pty: &Pty) -> Result<()> {
+    let console = std::path::Path::new("/dev/console");
+    if std::fs::symlink_metadata(console).is_err() {
+        std::fs::File::create(console).context("creating /dev/console")?;
+    }
+    nix::mount::mount(
+        Some(pty.slave_path.as_str()),
+        console,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("binding {} on /dev/console", pty.slave_path))
 }
 
 /// Makes the pty slave this session's controlling terminal and the process' stdio.
