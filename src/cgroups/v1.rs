@@ -106,8 +106,11 @@ impl V1Cgroup {
     /// Kills what is left and removes the container's directory in every hierarchy.
     pub fn remove(&self) -> Result<()> {
         for dir in self.hierarchies.iter().map(|h| &h.dir) {
-            if !dir.exists() {
-                continue;
+            // The common case, an empty cgroup, needs nothing but the rmdir.
+            match std::fs::remove_dir(dir) {
+                Ok(()) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(_) => {}
             }
             let mut pids = Vec::new();
             let _ = collect_pids(dir, &mut pids);

@@ -173,16 +173,11 @@ pub fn exec(path: &CString, args: &[CString], env: &[CString]) -> io::Error {
     io::Error::last_os_error()
 }
 
-/// Clears the signal mask and resets every handler to its default, so the container's
-/// program starts with the dispositions a fresh process has.
+/// Clears the signal mask and the one disposition exec would keep: handlers are reset by
+/// exec anyway, but an ignored signal stays ignored, and Rust's runtime ignores SIGPIPE.
 pub fn reset_signals() {
-    for signo in 1..libc::SIGRTMAX() {
-        if signo == libc::SIGKILL || signo == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: SIG_DFL is always a valid disposition; invalid numbers just fail.
-        unsafe { libc::signal(signo, libc::SIG_DFL) };
-    }
+    // SAFETY: SIG_DFL is always a valid disposition for SIGPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // SAFETY: an empty, initialised sigset is passed by pointer for the call only.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
