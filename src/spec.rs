@@ -16,13 +16,13 @@ pub struct Bundle {
 /// Reads `<bundle>/config.json` and rejects what skiff cannot or must not run, naming the
 /// offending field.
 pub fn load(bundle: &Path) -> Result<Bundle> {
-    let dir = std::fs::canonicalize(bundle)
-        .with_context(|| format!("bundle {}", bundle.display()))?;
+    let dir =
+        std::fs::canonicalize(bundle).with_context(|| format!("bundle {}", bundle.display()))?;
     let config = dir.join("config.json");
     let text = std::fs::read_to_string(&config)
         .with_context(|| format!("reading {}", config.display()))?;
-    let spec: Spec = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", config.display()))?;
+    let spec: Spec =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, rootfs, spec })
 }
@@ -65,7 +65,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     };
     let has_any = |kind: LinuxNamespaceType| namespaces.iter().any(|ns| ns.typ() == kind);
     for (index, ns) in namespaces.iter().enumerate() {
-        if namespaces[..index].iter().any(|seen| seen.typ() == ns.typ()) {
+        if namespaces[..index]
+            .iter()
+            .any(|seen| seen.typ() == ns.typ())
+        {
             bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
         }
         if ns.typ() == LinuxNamespaceType::Time {
@@ -92,12 +95,20 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         bail!("linux.namespaces: joining a user namespace by path while creating other namespaces is not supported yet");
     }
     if has_new(LinuxNamespaceType::User)
-        && linux.uid_mappings().as_deref().unwrap_or_default().is_empty()
+        && linux
+            .uid_mappings()
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
     {
         bail!("linux.uidMappings is required with a new user namespace");
     }
     if has_new(LinuxNamespaceType::User)
-        && linux.gid_mappings().as_deref().unwrap_or_default().is_empty()
+        && linux
+            .gid_mappings()
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
     {
         bail!("linux.gidMappings is required with a new user namespace");
     }
@@ -133,7 +144,9 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     }
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            bail!("mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet");
+            bail!(
+                "mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet"
+            );
         }
     }
     if let Some(propagation) = linux.rootfs_propagation() {
@@ -272,8 +285,14 @@ mod tests {
     #[test]
     fn settings_skiff_cannot_honour_are_refused_by_name() {
         let cases: [(&str, serde_json::Value); 3] = [
-            ("linux.seccomp", serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})),
-            ("linux.personality", serde_json::json!({"domain": "LINUX32"})),
+            (
+                "linux.seccomp",
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
+            ),
+            (
+                "linux.personality",
+                serde_json::json!({"domain": "LINUX32"}),
+            ),
             ("linux.intelRdt", serde_json::json!({"closID": "x"})),
         ];
         for (field, value) in cases {

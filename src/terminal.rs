@@ -72,7 +72,11 @@ pub fn attach_stdio(pty: &Pty) -> Result<()> {
 
 /// Relays between the caller's stdio and the pty master until the master hangs up or
 /// `done()` says the container has exited. Puts a terminal stdin in raw mode and restores it.
-pub fn relay(master: &OwnedFd, mut on_signal: impl FnMut() -> Result<bool>, signal_fd: &impl AsFd) -> Result<()> {
+pub fn relay(
+    master: &OwnedFd,
+    mut on_signal: impl FnMut() -> Result<bool>,
+    signal_fd: &impl AsFd,
+) -> Result<()> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::termios;
     let stdin = std::io::stdin();

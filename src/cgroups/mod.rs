@@ -169,7 +169,7 @@ fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)>
 fn is_unified() -> bool {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .map(|s| s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC)
+        .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
         .unwrap_or(false)
 }
 
@@ -179,7 +179,10 @@ fn has_limits(resources: &LinuxResources) -> bool {
         || resources.cpu().is_some()
         || resources.pids().is_some()
         || resources.block_io().is_some()
-        || resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+        || resources
+            .hugepage_limits()
+            .as_ref()
+            .is_some_and(|h| !h.is_empty())
         || resources.network().is_some()
         || resources.rdma().as_ref().is_some_and(|r| !r.is_empty())
         || resources.unified().as_ref().is_some_and(|u| !u.is_empty())

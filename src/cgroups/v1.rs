@@ -12,15 +12,35 @@ use oci_spec::runtime::LinuxDeviceCgroup;
 /// The controllers libcgroups manages on v1; hierarchies with none of them (name=systemd)
 /// are left alone, as libcgroups does.
 const CONTROLLERS: &[&str] = &[
-    "cpu", "cpuacct", "cpuset", "devices", "hugetlb", "memory", "pids", "perf_event", "blkio",
-    "net_prio", "net_cls", "freezer",
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
 ];
 
 /// The device rules every container gets after its own: mknod of anything, and the nodes
 /// skiff creates in /dev plus the pty devices and tun.
 const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ];
 
 pub struct V1Cgroup {
@@ -76,15 +96,28 @@ impl V1Cgroup {
 
     /// The config's device rules in order, then the defaults every container needs.
     pub fn apply_devices(&self, rules: &[LinuxDeviceCgroup]) -> Result<()> {
-        let Some(dir) = self.hierarchies.iter().find(|h| h.has("devices")).map(|h| &h.dir) else {
+        let Some(dir) = self
+            .hierarchies
+            .iter()
+            .find(|h| h.has("devices"))
+            .map(|h| &h.dir)
+        else {
             return Ok(());
         };
         let write = |file: &str, rule: &str| {
             let path = dir.join(file);
-            std::fs::write(&path, rule).with_context(|| format!("writing {rule:?} to {}", path.display()))
+            std::fs::write(&path, rule)
+                .with_context(|| format!("writing {rule:?} to {}", path.display()))
         };
         for rule in rules {
-            write(if rule.allow() { "devices.allow" } else { "devices.deny" }, &rule.to_string())?;
+            write(
+                if rule.allow() {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                },
+                &rule.to_string(),
+            )?;
         }
         for rule in DEFAULT_ALLOWED {
             write("devices.allow", rule)?;
@@ -158,7 +191,11 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     for pair in levels.windows(2) {
         for file in ["cpuset.cpus", "cpuset.mems"] {
             let own = pair[1].join(file);
-            if std::fs::read_to_string(&own).unwrap_or_default().trim().is_empty() {
+            if std::fs::read_to_string(&own)
+                .unwrap_or_default()
+                .trim()
+                .is_empty()
+            {
                 let parent = std::fs::read_to_string(pair[0].join(file)).unwrap_or_default();
                 std::fs::write(&own, parent.trim())
                     .with_context(|| format!("writing {}", own.display()))?;
@@ -170,9 +207,13 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
 
 fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
     let procs = dir.join("cgroup.procs");
-    let text = std::fs::read_to_string(&procs).with_context(|| format!("reading {}", procs.display()))?;
+    let text =
+        std::fs::read_to_string(&procs).with_context(|| format!("reading {}", procs.display()))?;
     pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+    {
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             collect_pids(&entry.path(), pids)?;
         }
@@ -183,7 +224,10 @@ fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
 /// Removes a cgroup and any children nested processes made, retrying while the kernel
 /// still counts exiting tasks.
 fn remove_tree(dir: &Path) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?.flatten() {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+    {
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             remove_tree(&entry.path())?;
         }

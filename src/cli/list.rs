@@ -32,7 +32,11 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         let status = container::status_of(&global.root, &record);
         let owner = std::fs::metadata(global.root.join(&id))
             .ok()
-            .and_then(|m| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid())).ok().flatten())
+            .and_then(|m| {
+                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
+                    .ok()
+                    .flatten()
+            })
             .map(|u| u.name)
             .unwrap_or_default();
         rows.push((record, status, owner));
@@ -49,7 +53,10 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             println!("{}", serde_json::to_string(&reports)?);
         }
         ListFormat::Table => {
-            println!("{:<12}{:<12}{:<12}{:<12}{:<33}OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<12}{:<12}{:<12}{:<12}{:<33}OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for (record, status, owner) in &rows {
                 let report = record.report(*status, owner);
                 println!(

@@ -30,7 +30,13 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
     /// Format of --log lines
-    #[arg(long, global = true, value_enum, default_value = "text", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
     log_format: logging::Format,
     /// Log debug lines
     #[arg(long, global = true)]

@@ -29,7 +29,12 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<i32> {
     let options = args.common.options(global, &args.id);
     let foreground_terminal = !args.detach && args.common.console_socket.is_none();
-    let created = create(&options, Launch::Now { foreground_terminal })?;
+    let created = create(
+        &options,
+        Launch::Now {
+            foreground_terminal,
+        },
+    )?;
     if args.detach {
         created.channel.send(&Message::Start)?;
         return Ok(0);
@@ -37,7 +42,13 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     // Signals to `skiff run` are meant for the container: take them through a signalfd
     // (blocked before the start, so none is lost) and pass them on.
     let mut forwarded = SigSet::all();
-    for synchronous in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP] {
+    for synchronous in [
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+        Signal::SIGTRAP,
+    ] {
         forwarded.remove(synchronous);
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
@@ -48,7 +59,8 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     let init = Pid::from_raw(created.pid);
     let mut exit_code = None;
     let mut on_signal = || -> Result<bool> {
-        while let Some(info) = signals.read_signal().context("reading signalfd")? {
+        // One signal per wake-up: poll reports the signalfd readable again if more wait.
+        if let Some(info) = signals.read_signal().context("reading signalfd")? {
             let signo = info.ssi_signo as i32;
             if signo == libc::SIGCHLD {
                 if let Some(code) = reap(init)? {
@@ -62,7 +74,6 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
             } else {
                 let _ = crate::sys::send_signal(created.pid, signo);
             }
-            break;
         }
         Ok(false)
     };

@@ -13,6 +13,9 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<()> {
     let record = store::load(&global.root, &args.id)?;
     let status = container::status_of(&global.root, &record);
-    println!("{}", serde_json::to_string_pretty(&record.report(status, ""))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&record.report(status, ""))?
+    );
     Ok(())
 }

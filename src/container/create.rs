@@ -86,7 +86,11 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         Launch::Later => StartGate::Fifo(open_exec_fifo(&dir.fifo_path())?),
         Launch::Now { .. } => StartGate::Channel,
     };
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     let (console, relay_end) = console_for(terminal, options.console_socket.as_deref(), launch)?;
 
     let namespaces = spec
@@ -104,11 +108,19 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     }
     // The user namespace must be joined first: it decides what the others may do.
     joined.sort_by_key(|(flag, _)| *flag != nix::sched::CloneFlags::CLONE_NEWUSER);
-    let is_new = |kind| namespaces.iter().any(|ns| ns.typ() == kind && ns.path().is_none());
+    let is_new = |kind| {
+        namespaces
+            .iter()
+            .any(|ns| ns.typ() == kind && ns.path().is_none())
+    };
     let new_user_ns = is_new(LinuxNamespaceType::User);
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
-    undo.cgroup = Some(Cgroup::open(&cgroup_path, options.systemd_cgroup, &options.id)?);
+    undo.cgroup = Some(Cgroup::open(
+        &cgroup_path,
+        options.systemd_cgroup,
+        &options.id,
+    )?);
     let cgroup = undo.cgroup.as_ref().context("cgroup")?;
     cgroup.prepare(spec)?;
 
@@ -137,7 +149,10 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     };
     spawned
         .channel
-        .expect(crate::process::channel::Message::Ready, "the container's init to be set up")
+        .expect(
+            crate::process::channel::Message::Ready,
+            "the container's init to be set up",
+        )
         .context("container init")?;
 
     let record = Record {
@@ -154,7 +169,10 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     if let Some(pid_file) = &options.pid_file {
         write_pid_file(pid_file, spawned.pid)?;
     }
-    crate::logging::debug(&format!("created container {} with init {}", record.id, record.pid));
+    crate::logging::debug(&format!(
+        "created container {} with init {}",
+        record.id, record.pid
+    ));
     // Everything is in place: keep it.
     undo.pid = None;
     undo.dir = None;

@@ -34,7 +34,10 @@ pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
         let _ = super::kill::signal_cgroup(&record, libc::SIGKILL, systemd);
         let _ = crate::sys::send_signal(record.pid, libc::SIGKILL);
         if !super::wait_until_dead(&record, Duration::from_secs(10)) {
-            bail!("container {id:?}: its init {} did not die after SIGKILL", record.pid);
+            bail!(
+                "container {id:?}: its init {} did not die after SIGKILL",
+                record.pid
+            );
         }
     }
     remove(dir, &Cgroup::open(&record.cgroup_path, systemd, id)?)

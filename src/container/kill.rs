@@ -46,11 +46,15 @@ pub fn parse_signal(text: &str) -> Result<i32> {
     let upper = text.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     if let Some(offset) = name.strip_prefix("RTMIN+") {
-        let offset: i32 = offset.parse().with_context(|| format!("invalid signal {text:?}"))?;
+        let offset: i32 = offset
+            .parse()
+            .with_context(|| format!("invalid signal {text:?}"))?;
         return Ok(libc::SIGRTMIN() + offset);
     }
     if let Some(offset) = name.strip_prefix("RTMAX-") {
-        let offset: i32 = offset.parse().with_context(|| format!("invalid signal {text:?}"))?;
+        let offset: i32 = offset
+            .parse()
+            .with_context(|| format!("invalid signal {text:?}"))?;
         return Ok(libc::SIGRTMAX() - offset);
     }
     let signal: nix::sys::signal::Signal = format!("SIG{name}")

@@ -62,7 +62,11 @@ impl Record {
         Report {
             oci_version: crate::SPEC_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.as_str(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -139,7 +143,10 @@ mod tests {
             format_rfc3339(1_795_428_185, 857_175_292),
             "2026-11-23T10:03:05.857175292Z"
         );
-        assert_eq!(format_rfc3339(951_782_400, 1), "2000-02-29T00:00:00.000000001Z");
+        assert_eq!(
+            format_rfc3339(951_782_400, 1),
+            "2000-02-29T00:00:00.000000001Z"
+        );
     }
 
     #[test]

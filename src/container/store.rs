@@ -86,7 +86,8 @@ impl ContainerDir {
         let target = self.path.join(STATE_FILE);
         let temp = self.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(record).context("serialising state")?;
-        let mut file = File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
+        let mut file =
+            File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
         file.write_all(&bytes)
             .with_context(|| format!("writing {}", temp.display()))?;
         drop(file);

@@ -98,7 +98,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // the container's cgroup.
     if setup.new_cgroup_ns {
         channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .context("creating the cgroup namespace")?;
     }
     nix::unistd::setsid().context("starting a new session")?;
     if !setup.no_new_keyring {
@@ -183,7 +184,8 @@ fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
 
 /// `process.cwd`, created if the image lacks it.
 fn enter_cwd(cwd: &Path) -> Result<()> {
-    std::fs::create_dir_all(cwd).with_context(|| format!("creating process.cwd {}", cwd.display()))?;
+    std::fs::create_dir_all(cwd)
+        .with_context(|| format!("creating process.cwd {}", cwd.display()))?;
     nix::unistd::chdir(cwd).with_context(|| format!("entering process.cwd {}", cwd.display()))
 }
 
@@ -208,7 +210,9 @@ fn find_executable(name: &str, env: &[String]) -> Result<CString> {
             .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
             .find(|candidate| is_executable(candidate))
     };
-    let path = found.with_context(|| format!("exec {name:?}: executable file not found in the container's $PATH"))?;
+    let path = found.with_context(|| {
+        format!("exec {name:?}: executable file not found in the container's $PATH")
+    })?;
     sys::cstring(&path).context("executable path")
 }
 

@@ -24,7 +24,11 @@ pub struct Spawned {
 pub fn clone_flags(spec: &Spec) -> CloneFlags {
     let mut flags = CloneFlags::empty();
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
-    for ns in namespaces.into_iter().flatten().filter(|ns| ns.path().is_none()) {
+    for ns in namespaces
+        .into_iter()
+        .flatten()
+        .filter(|ns| ns.path().is_none())
+    {
         flags |= match ns.typ() {
             LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
             LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
@@ -82,12 +86,21 @@ pub fn configure(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgr
     })
 }
 
-fn configure_steps(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgroup) -> Result<()> {
+fn configure_steps(
+    spawned: &Spawned,
+    spec: &Spec,
+    new_user_ns: bool,
+    cgroup: &Cgroup,
+) -> Result<()> {
     let pid = spawned.pid;
     let linux = spec.linux().as_ref();
     if new_user_ns {
-        let uid_mappings = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or_default();
-        let gid_mappings = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or_default();
+        let uid_mappings = linux
+            .and_then(|l| l.uid_mappings().as_deref())
+            .unwrap_or_default();
+        let gid_mappings = linux
+            .and_then(|l| l.gid_mappings().as_deref())
+            .unwrap_or_default();
         write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
         write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
     }

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::mount::{mount, MsFlags};
 
-
 use super::mounts::{remount, verify, MountContext};
 use super::options::MountOptions;
 use super::paths;
@@ -54,7 +53,11 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
         if name.contains(',') {
             let parent = paths::open_path(ctx.root, destination)?;
             for controller in name.split(',') {
-                let _ = nix::unistd::symlinkat(name.as_ref(), std::os::fd::AsFd::as_fd(&parent), controller);
+                let _ = nix::unistd::symlinkat(
+                    name.as_ref(),
+                    std::os::fd::AsFd::as_fd(&parent),
+                    controller,
+                );
             }
         }
     }

@@ -26,18 +26,25 @@ struct Node {
 
 /// The character devices the runtime spec requires in every container.
 fn defaults() -> Vec<Node> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .into_iter()
-        .map(|(name, major, minor)| Node {
-            path: Path::new("/dev").join(name),
-            kind: SFlag::S_IFCHR,
-            major,
-            minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(name, major, minor)| Node {
+        path: Path::new("/dev").join(name),
+        kind: SFlag::S_IFCHR,
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 fn from_spec(device: &LinuxDevice) -> Node {
@@ -59,7 +66,12 @@ fn from_spec(device: &LinuxDevice) -> Node {
 
 /// Creates the default nodes and symlinks (unless /dev is bound from the host) and the
 /// config's devices.
-pub fn create(root: &OwnedFd, spec_devices: &[LinuxDevice], own_dev: bool, in_user_ns: bool) -> Result<()> {
+pub fn create(
+    root: &OwnedFd,
+    spec_devices: &[LinuxDevice],
+    own_dev: bool,
+    in_user_ns: bool,
+) -> Result<()> {
     let mut nodes = if own_dev { defaults() } else { Vec::new() };
     for device in spec_devices {
         nodes.retain(|n| n.path != *device.path());
@@ -77,7 +89,10 @@ pub fn create(root: &OwnedFd, spec_devices: &[LinuxDevice], own_dev: bool, in_us
 
 fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
     let parent_path = node.path.parent().unwrap_or(Path::new("/"));
-    let name = node.path.file_name().context("a device path needs a file name")?;
+    let name = node
+        .path
+        .file_name()
+        .context("a device path needs a file name")?;
     let parent = paths::mkdir_all(root, parent_path)?;
     if in_user_ns {
         // Bind the host's node: a user namespace cannot mknod, and the device cgroup
@@ -94,7 +109,11 @@ fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
         verify(root, &node.path)?;
         return Ok(());
     }
-    let _ = nix::unistd::unlinkat(parent.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    let _ = nix::unistd::unlinkat(
+        parent.as_fd(),
+        name,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
     mknodat(
         parent.as_fd(),
         name,

@@ -80,7 +80,10 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
     let dev_from_host = spec_mounts.iter().any(|m| {
         paths::relative(m.destination()) == Path::new("dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
     });
     let spec_devices = plan
         .spec
@@ -122,23 +125,41 @@ fn pivot() -> Result<()> {
 /// The steps that run inside the new root, after the container's /proc is mounted.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for (key, value) in linux.and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (key, value) in linux
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&path, value)
             .with_context(|| format!("linux.sysctl: writing {value:?} to {}", path.display()))?;
     }
-    for masked in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for masked in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         mask(Path::new(masked)).with_context(|| format!("masking {masked}"))?;
     }
-    for readonly in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        make_readonly(Path::new(readonly)).with_context(|| format!("making {readonly} read-only"))?;
+    for readonly in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        make_readonly(Path::new(readonly))
+            .with_context(|| format!("making {readonly} read-only"))?;
     }
     if let Some(propagation) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
         let flags = propagation_flags(propagation).unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .context("linux.rootfsPropagation")?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         make_readonly(Path::new("/")).context("making the root read-only")?;
     }
     Ok(())

@@ -40,10 +40,7 @@ pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
 fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptions) -> Result<()> {
     let destination = entry.destination();
     let target = paths::mkdir_all(ctx.root, destination)?;
-    let source = entry
-        .source()
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(typ));
+    let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = options.data();
     let flags = options.flags & !MsFlags::MS_REMOUNT;
     let attempt = mount(
@@ -67,7 +64,11 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
             )
             .context("binding /sys after sysfs was refused")?;
             let mounted = verify(ctx.root, destination)?;
-            remount(&mounted, options.flags | MsFlags::MS_RDONLY, options.cleared)?;
+            remount(
+                &mounted,
+                options.flags | MsFlags::MS_RDONLY,
+                options.cleared,
+            )?;
         }
         Err(e) => return Err(e.into()),
     }
@@ -86,8 +87,8 @@ fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()>
     } else {
         ctx.bundle.join(source)
     };
-    let metadata = std::fs::metadata(&source)
-        .with_context(|| format!("bind source {}", source.display()))?;
+    let metadata =
+        std::fs::metadata(&source).with_context(|| format!("bind source {}", source.display()))?;
     let target = if metadata.is_dir() {
         paths::mkdir_all(ctx.root, destination)?
     } else {
@@ -129,7 +130,9 @@ pub fn verify(root: &OwnedFd, destination: &Path) -> Result<OwnedFd> {
 /// Remounts a bind mount with `flags`, keeping the flags the kernel locks on mounts a user
 /// namespace inherited (nosuid, nodev, noexec, atime flags) unless asked to clear them.
 pub fn remount(target: &OwnedFd, flags: MsFlags, cleared: MsFlags) -> Result<()> {
-    let current = fstatvfs(target).context("reading the mount's flags")?.flags();
+    let current = fstatvfs(target)
+        .context("reading the mount's flags")?
+        .flags();
     let mut kept = MsFlags::empty();
     for (fs, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),

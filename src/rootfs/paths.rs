@@ -20,7 +20,11 @@ pub fn relative(path: &Path) -> PathBuf {
 
 pub fn open(root: &OwnedFd, path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
     let rel = relative(path);
-    let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
     sys::open_in_root(std::os::fd::AsRawFd::as_raw_fd(root), &rel, flags)
 }
 
@@ -38,7 +42,10 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
 
 fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Result<OwnedFd> {
     if links_followed > 40 {
-        bail!("creating {}: too many levels of symbolic links", path.display());
+        bail!(
+            "creating {}: too many levels of symbolic links",
+            path.display()
+        );
     }
     let rel = relative(path);
     let components: Vec<Component> = rel.components().collect();
@@ -53,14 +60,20 @@ fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Resu
                 let name = component.as_os_str();
                 if let Ok(target) = nix::fcntl::readlinkat(current.as_fd(), name) {
                     let base = match done.parent() {
-                        Some(parent) if !Path::new(&target).is_absolute() => Path::new("/").join(parent),
+                        Some(parent) if !Path::new(&target).is_absolute() => {
+                            Path::new("/").join(parent)
+                        }
                         _ => PathBuf::from("/"),
                     };
                     let mut followed = base.join(target);
                     followed.extend(&components[index + 1..]);
                     return mkdir_all_following(root, &followed, links_followed + 1);
                 }
-                match nix::sys::stat::mkdirat(current.as_fd(), name, Mode::from_bits_truncate(0o755)) {
+                match nix::sys::stat::mkdirat(
+                    current.as_fd(),
+                    name,
+                    Mode::from_bits_truncate(0o755),
+                ) {
                     Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                     Err(e) => {
                         return Err(e).with_context(|| format!("creating {}", path_in_root(&done)))
@@ -84,8 +97,12 @@ pub fn ensure_file(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     if let Some(parent) = path.parent() {
         mkdir_all(root, parent)?;
     }
-    let created = open(root, path, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let created = open(
+        root,
+        path,
+        libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+    )
+    .with_context(|| format!("creating {}", path.display()))?;
     drop(created);
     open_path(root, path).with_context(|| format!("opening {}", path.display()))
 }

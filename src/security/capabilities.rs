@@ -47,7 +47,10 @@ impl CapabilitySets {
                     Ok(()) => {}
                     // Capabilities newer than this kernel are not in its bounding set anyway.
                     Err(_) if !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(true) => {}
-                    Err(e) => return Err(e).with_context(|| format!("dropping {cap} from the bounding set")),
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("dropping {cap} from the bounding set"))
+                    }
                 }
             }
         }
@@ -58,12 +61,19 @@ impl CapabilitySets {
     pub fn apply(&self) -> Result<()> {
         // After a switch to a non-root uid the effective set is empty; re-raise it from what
         // is still permitted so CAP_SETPCAP is there to set the inheritable set.
-        let permitted_now = caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?;
-        caps::set(None, CapSet::Effective, &permitted_now).context("raising effective capabilities")?;
+        let permitted_now =
+            caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?;
+        caps::set(None, CapSet::Effective, &permitted_now)
+            .context("raising effective capabilities")?;
         caps::set(None, CapSet::Inheritable, &self.inheritable)
             .context("setting process.capabilities.inheritable")?;
-        let effective: CapsHashSet = self.effective.intersection(&self.permitted).copied().collect();
-        caps::set(None, CapSet::Effective, &effective).context("setting process.capabilities.effective")?;
+        let effective: CapsHashSet = self
+            .effective
+            .intersection(&self.permitted)
+            .copied()
+            .collect();
+        caps::set(None, CapSet::Effective, &effective)
+            .context("setting process.capabilities.effective")?;
         caps::set(None, CapSet::Permitted, &self.permitted)
             .context("setting process.capabilities.permitted")?;
         caps::set(None, CapSet::Effective, &self.effective)

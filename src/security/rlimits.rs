@@ -39,7 +39,11 @@ pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
             rlim_max: limit.hard(),
         };
         crate::sys::set_rlimit(resource, &value).with_context(|| {
-            format!("process.rlimits: setting {name} to {}:{}", limit.soft(), limit.hard())
+            format!(
+                "process.rlimits: setting {name} to {}:{}",
+                limit.soft(),
+                limit.hard()
+            )
         })?;
     }
     Ok(())

@@ -130,8 +130,10 @@ pub fn is_mount_root(fd: &impl AsRawFd) -> io::Result<bool> {
     if ret == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok(stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0
-        && stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0)
+    Ok(
+        stx.stx_attributes_mask & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0
+            && stx.stx_attributes & libc::STATX_ATTR_MOUNT_ROOT as u64 != 0,
+    )
 }
 
 /// Marks every descriptor from `first` upwards close-on-exec, so nothing of skiff's
