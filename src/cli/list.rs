@@ -50,7 +50,12 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
     match args.format {
         ListFormat::Json => {
             let reports: Vec<_> = rows.iter().map(|(r, s, o)| r.report(*s, o)).collect();
-            println!("{}", serde_json::to_string(&reports)?);
+            // runc prints null, not [], when there are no containers; tools parse that.
+            if reports.is_empty() {
+                println!("null");
+            } else {
+                println!("{}", serde_json::to_string(&reports)?);
+            }
         }
         ListFormat::Table => {
             println!(
