@@ -1,0 +1,130 @@
+# skiff: build, install, demo, test and benchmark. GNU make; run as root on Debian.
+#
+#   make demo     build skiff and run a busybox container that says who and where it is
+#   make test     fmt + clippy + cargo test + the demo, as CI does (.ci/run)
+#   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
+#   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+# rustup installs cargo in ~/.cargo/bin, which a non-login root shell may not have on PATH.
+export PATH := $(PATH):$(HOME)/.cargo/bin
+CARGO ?= cargo
+
+SKIFF := target/release/skiff
+DEMO := target/demo
+
+# For the recursive `make demo` inside `make test`: spelled without $(MAKE) so that
+# `make -n test` prints the recipe instead of running it.
+SUBMAKE = $(MAKE) --no-print-directory
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+.PHONY: build install demo test test-deps demo-deps bench clippy fmt clean
+
+build:
+	$(CARGO) build --release
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(SKIFF) $(DESTDIR)$(BINDIR)/skiff
+	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+# Installs Debian packages ($(1): "package:file-or-command ...") that are missing, running
+# `apt-get update` once first. busybox must be the static build (the rootfs has no libc).
+define apt_ensure
+	missing=(); \
+	for pair in $(1); do \
+	  pkg=$${pair%%:*}; what=$${pair#*:}; \
+	  case $$what in \
+	    /bin/busybox) if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=("$$pkg"); fi ;; \
+	    /*) [ -e "$$what" ] || missing+=("$$pkg") ;; \
+	    *) command -v "$$what" >/dev/null || missing+=("$$pkg") ;; \
+	  esac; \
+	done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  echo "installing $${missing[*]}"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$${missing[@]}"; \
+	fi
+endef
+
+demo-deps:
+	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3)
+
+test-deps:
+	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3)
+
+# The demo container's process: prints its hostname, PID, UID, working directory and
+# cgroups. ($$ is make's escape for $.)
+define DEMO_EDIT_PY
+import json, sys
+path = sys.argv[1]
+config = json.load(open(path))
+config["process"]["args"] = [
+    "sh", "-c",
+    'echo "hello from $$(hostname), pid $$$$, uid $$(id -u), in $$(pwd)"; '
+    'echo "my cgroups:"; head -3 /proc/self/cgroup',
+]
+config["process"]["terminal"] = False
+config["hostname"] = "skiff-demo"
+config.setdefault("linux", {})["cgroupsPath"] = "/skiff-demo"
+json.dump(config, open(path, "w"), indent=2)
+endef
+export DEMO_EDIT_PY
+
+demo: demo-deps build
+	@# A container left over from an interrupted demo would keep its state dir busy.
+	@if [ -d $(DEMO)/state ]; then \
+	  for id in $$($(SKIFF) --root $(DEMO)/state list -q 2>/dev/null); do \
+	    $(SKIFF) --root $(DEMO)/state delete -f "$$id" || true; \
+	  done; \
+	fi
+	rm -rf --one-file-system $(DEMO)
+	mkdir -p $(DEMO)/rootfs/bin $(DEMO)/rootfs/proc $(DEMO)/rootfs/sys $(DEMO)/rootfs/dev \
+	  $(DEMO)/rootfs/tmp $(DEMO)/rootfs/etc $(DEMO)/rootfs/root
+	cp /bin/busybox $(DEMO)/rootfs/bin/busybox
+	@for applet in $$(/bin/busybox --list); do \
+	  [ "$$applet" = busybox ] || ln -s busybox $(DEMO)/rootfs/bin/$$applet; \
+	done
+	rm -f $(DEMO)/config.json
+	$(SKIFF) spec --bundle $(DEMO)
+	python3 -c "$$DEMO_EDIT_PY" $(DEMO)/config.json
+	@echo '--- skiff run (output of the container follows) ---'
+	$(SKIFF) --root $(DEMO)/state run --bundle $(DEMO) skiff-demo-$$$$
+	@echo '--- the container exited 0 and was deleted ---'
+
+# fmt and clippy first (fast failures); then the tests and the demo. The check that the
+# host's /dev/null is still root:root runs even when a test failed, since a runtime bug
+# that chowns it breaks the whole machine.
+test: test-deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	@status=0; \
+	echo "$(CARGO) test"; $(CARGO) test || status=1; \
+	echo "make demo"; $(SUBMAKE) demo || status=1; \
+	owner=$$(stat -c %U:%G /dev/null); \
+	if [ "$$owner" != root:root ]; then \
+	  echo "FAIL: /dev/null is owned by $$owner, not root:root"; status=1; \
+	else \
+	  echo "ok: /dev/null is owned by root:root"; \
+	fi; \
+	if [ $$status != 0 ]; then echo "make test: FAILED"; exit 1; fi; \
+	echo "make test: all passed"
+
+bench:
+	bash bench/bench.sh
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+clean:
+	$(CARGO) clean
