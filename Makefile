@@ -14,7 +14,8 @@ MANDIR ?= $(PREFIX)/share/man
 export PATH := $(PATH):$(HOME)/.cargo/bin
 CARGO ?= cargo
 
-SKIFF := target/release/skiff
+# .cargo/config.toml builds for an explicit target (static linking), hence the triple.
+SKIFF := target/x86_64-unknown-linux-gnu/release/skiff
 DEMO := target/demo
 
 # For the recursive `make demo` inside `make test`: spelled without $(MAKE) so that

@@ -8,8 +8,8 @@
 #   BENCH_WARMUP  hyperfine --warmup per measurement (default 3)
 #   BENCH_RESULTS where to write the report (default bench/RESULTS.md)
 #   BENCH_KEEP=1  keep the scratch dir (hyperfine JSON exports) instead of removing it
-#   BENCH_NO_BUILD=1  use the existing target/release/skiff instead of running cargo build
-#   SKIFF_BIN     the skiff binary to measure (default target/release/skiff; setting it
+#   BENCH_NO_BUILD=1  use the existing target/x86_64-unknown-linux-gnu/release/skiff instead of running cargo build
+#   SKIFF_BIN     the skiff binary to measure (default target/x86_64-unknown-linux-gnu/release/skiff; setting it
 #                 skips the build), e.g. SKIFF_BIN=/usr/local/bin/skiff
 #
 # Every runtime runs inside ONE private mount namespace in which the cgroup2 mount at
@@ -22,7 +22,7 @@ set -euo pipefail
 
 bin_of() { # runtime name -> absolute binary path
     case $1 in
-        skiff) echo "${SKIFF_BIN:-$REPO/target/release/skiff}" ;;
+        skiff) echo "${SKIFF_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/skiff}" ;;
         *) readlink -f "$(command -v "$1")" ;;
     esac
 }

@@ -31,13 +31,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         };
         let status = container::status_of(&global.root, &record);
         let owner = std::fs::metadata(global.root.join(&id))
-            .ok()
-            .and_then(|m| {
-                nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid()))
-                    .ok()
-                    .flatten()
-            })
-            .map(|u| u.name)
+            .map(|m| user_name(m.uid()))
             .unwrap_or_default();
         rows.push((record, status, owner));
     }
@@ -77,4 +71,34 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The name /etc/passwd gives `uid`, or the number. Read directly: skiff is linked
+/// statically, where glibc's getpwuid would need to load NSS modules at run time.
+fn user_name(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd_name(&passwd, uid).unwrap_or_else(|| uid.to_string())
+}
+
+fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_names_by_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nbroken\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+        assert_eq!(passwd_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(passwd_name(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(passwd_name(passwd, 7), None);
+    }
 }

@@ -25,6 +25,10 @@ pub enum Message {
     Failed(String),
 }
 
+/// The largest message: failure reports are cut to fit, everything else is a few bytes.
+/// Kept small because the receive buffer is zero-filled each time.
+const MAX_MESSAGE: usize = 4096;
+
 pub struct Channel {
     fd: OwnedFd,
 }
@@ -43,7 +47,17 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, message: &Message) -> Result<()> {
-        let bytes = serde_json::to_vec(message).context("encoding a message")?;
+        let mut bytes = serde_json::to_vec(message).context("encoding a message")?;
+        if bytes.len() > MAX_MESSAGE {
+            if let Message::Failed(reason) = message {
+                let mut cut = MAX_MESSAGE / 2;
+                while !reason.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let shorter = Message::Failed(format!("{}...", &reason[..cut]));
+                bytes = serde_json::to_vec(&shorter).context("encoding a message")?;
+            }
+        }
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
             .context("sending to the other side of the parent/init channel")?;
         Ok(())
@@ -51,7 +65,7 @@ impl Channel {
 
     /// Waits for the next message; `None` when the other side has closed its end (exited).
     pub fn receive(&self) -> Result<Option<Message>> {
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = [0u8; MAX_MESSAGE];
         loop {
             match recv(self.fd.as_raw_fd(), &mut buffer, MsgFlags::empty()) {
                 Ok(0) => return Ok(None),
