@@ -403,6 +403,11 @@ Ratios are to crun's median (below 1.00 is faster than crun).
 Peak RSS is GNU time's `%M` for the `run` command (the largest RSS among the runtime
 process and the helper processes it waited for).
 """
+# The log of optimisations and their measured effects is kept by hand beside this
+# script and carried into every report.
+log_path = os.path.join(os.path.dirname(out), "optimisations.md")
+if os.path.exists(log_path):
+    doc += "\n" + open(log_path).read()
 open(out, "w").write(doc)
 print()
 print("\n".join(table))
