@@ -70,12 +70,13 @@ enum Command {
 pub fn main() -> Result<i32> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            // --help and usage errors print as clap formats them; usage errors exit 1 as
-            // runc's do.
+        // --help and --version-like output goes to stdout as clap formats it.
+        Err(error) if !error.use_stderr() => {
             let _ = error.print();
-            return Ok(if error.use_stderr() { 1 } else { 0 });
+            return Ok(0);
         }
+        // A usage error becomes one line, like every other error.
+        Err(error) => anyhow::bail!("{}", one_line_usage_error(&error.to_string())),
     };
     logging::init(cli.log.clone(), cli.log_format, cli.debug);
     if cli.version {
@@ -103,8 +104,43 @@ pub fn main() -> Result<i32> {
     }
 }
 
+/// clap's multi-line usage error as one line: its message, with the missing argument or
+/// wrong value folded in, and a pointer to --help.
+fn one_line_usage_error(rendered: &str) -> String {
+    let mut parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|line| !line.starts_with("Usage:"))
+        .filter(|line| !line.is_empty())
+        .collect();
+    if let Some(first) = parts.first_mut() {
+        *first = first.trim_start_matches("error: ");
+    }
+    format!("{} (see --help)", parts.join(" "))
+}
+
 /// The global flags subcommands use.
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_errors_fold_into_one_line() {
+        let rendered = "error: the following required arguments were not provided:\n  <ID>\n\nUsage: skiff create <ID>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line_usage_error(rendered),
+            "the following required arguments were not provided: <ID> (see --help)"
+        );
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }
