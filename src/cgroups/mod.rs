@@ -82,6 +82,12 @@ impl Cgroup {
     /// device list. Elsewhere joining creates the cgroup and limits follow it.
     pub fn prepare(&self, spec: &Spec) -> Result<()> {
         let Some(v1) = &self.v1 else {
+            if !self.systemd && can_make_devices(spec) {
+                bail!(
+                    "process.capabilities.bounding has CAP_MKNOD, but skiff cannot enforce \
+                     linux.resources.devices on cgroup v2 yet: drop CAP_MKNOD"
+                );
+            }
             return Ok(());
         };
         v1.create().context("creating the container's cgroup")?;
@@ -165,6 +171,28 @@ fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)>
     Ok((resources, rules))
 }
 
+/// Whether the container could create device nodes of its choosing: CAP_MKNOD in its
+/// bounding set, outside a user namespace (where mknod of devices is refused anyway).
+/// On cgroup v2 only an eBPF program can restrict which devices it may then open, and
+/// skiff does not load one yet.
+fn can_make_devices(spec: &Spec) -> bool {
+    let in_user_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    let mknod = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::Mknod));
+    mknod && !in_user_ns
+}
+
 /// Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host).
 fn is_unified() -> bool {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -198,6 +226,21 @@ mod tests {
             config["linux"]["cgroupsPath"] = serde_json::json!(path);
         }
         serde_json::from_value(config).unwrap()
+    }
+
+    #[test]
+    fn only_mknod_outside_a_user_namespace_can_make_devices() {
+        assert!(!can_make_devices(&spec_with(None)));
+        let mut config = crate::spec::template(false);
+        config["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_MKNOD"]);
+        let spec: Spec = serde_json::from_value(config.clone()).unwrap();
+        assert!(can_make_devices(&spec));
+        config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        let spec: Spec = serde_json::from_value(config).unwrap();
+        assert!(!can_make_devices(&spec));
     }
 
     #[test]
