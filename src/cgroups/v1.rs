@@ -104,23 +104,25 @@ impl V1Cgroup {
         else {
             return Ok(());
         };
-        let write = |file: &str, rule: &str| {
+        // The kernel takes one rule per write, so one descriptor per file serves them all.
+        let open = |file: &str| -> Result<(std::fs::File, PathBuf)> {
             let path = dir.join(file);
-            std::fs::write(&path, rule)
+            let opened = std::fs::OpenOptions::new().write(true).open(&path);
+            let file = opened.with_context(|| format!("opening {}", path.display()))?;
+            Ok((file, path))
+        };
+        let (mut allow, mut deny) = (open("devices.allow")?, open("devices.deny")?);
+        let write = |(file, path): &mut (std::fs::File, PathBuf), rule: &str| {
+            use std::io::Write;
+            file.write_all(rule.as_bytes())
                 .with_context(|| format!("writing {rule:?} to {}", path.display()))
         };
         for rule in rules {
-            write(
-                if rule.allow() {
-                    "devices.allow"
-                } else {
-                    "devices.deny"
-                },
-                &rule.to_string(),
-            )?;
+            let target = if rule.allow() { &mut allow } else { &mut deny };
+            write(target, &rule.to_string())?;
         }
         for rule in DEFAULT_ALLOWED {
-            write("devices.allow", rule)?;
+            write(&mut allow, rule)?;
         }
         Ok(())
     }

@@ -48,6 +48,10 @@ fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Resu
         );
     }
     let rel = relative(path);
+    // Most targets (/proc, /dev, /sys) exist in the image: one lookup, no walk.
+    if let Ok(fd) = open(root, &rel, libc::O_PATH | libc::O_DIRECTORY) {
+        return Ok(fd);
+    }
     let components: Vec<Component> = rel.components().collect();
     let mut done = PathBuf::new();
     let mut current = open(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)

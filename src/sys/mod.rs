@@ -199,10 +199,16 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Reads the whole of a small file, with the path in the error.
+/// Reads the whole of a small file, with the path in the error. /proc files report a size
+/// of 0, so the buffer starts large enough for a mountinfo instead of growing from 32 bytes.
 pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
+    use std::io::Read;
     let path = path.as_ref();
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_to_string(&mut text))
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
 }
 
 /// Closes a descriptor this forked child inherited from objects of the parent that will
