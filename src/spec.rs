@@ -119,28 +119,19 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             }
         }
     }
-    if spec.hooks().is_some() {
-        bail!("hooks are not supported yet");
-    }
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
-    if linux.seccomp().is_some() {
-        bail!("linux.seccomp is not supported yet");
-    }
-    if linux.intel_rdt().is_some() {
-        bail!("linux.intelRdt is not supported");
-    }
-    if linux.personality().is_some() {
-        bail!("linux.personality is not supported yet");
-    }
-    if linux.time_offsets().is_some() {
-        bail!("linux.timeOffsets is not supported yet");
-    }
-    if process.scheduler().is_some() {
-        bail!("process.scheduler is not supported yet");
-    }
-    if process.io_priority().is_some() {
-        bail!("process.ioPriority is not supported yet");
+    let unsupported = [
+        ("hooks", spec.hooks().is_some()),
+        ("linux.seccomp", linux.seccomp().is_some()),
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.timeOffsets", linux.time_offsets().is_some()),
+        ("process.scheduler", process.scheduler().is_some()),
+        ("process.ioPriority", process.io_priority().is_some()),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
+        bail!("{field} is not supported yet");
     }
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
