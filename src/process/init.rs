@@ -135,13 +135,18 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     enter_cwd(process.cwd())?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     let env = process.env().clone().unwrap_or_default();
-    let program = find_executable(&process.args().clone().unwrap_or_default()[0], &env)?;
+    let args = process.args().as_deref().unwrap_or_default();
+    let name = args.first().context("process.args is empty")?;
+    let program = find_executable(name, &env)?;
 
     let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     capabilities.drop_bounding()?;
     identity::switch_to(process.user(), setgroups_allowed(in_user_ns))?;
     capabilities.apply()?;
-    // Changing credentials cleared the parent-death signal; the parent is still setting up.
+    // Changing credentials reset two process flags: dumpable (to fs.suid_dumpable, which
+    // a host may set to 1) and the parent-death signal, still wanted while the parent
+    // sets up.
+    nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     if process.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
@@ -158,7 +163,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     wait_for_start(&setup.gate, channel)?;
 
     sys::cloexec_from(3 + setup.preserve_fds).context("closing skiff's descriptors")?;
-    let args = to_cstrings(process.args().as_deref().unwrap_or_default())?;
+    let args = to_cstrings(args)?;
     let env = to_cstrings(&env)?;
     let error = sys::exec(&program, &args, &env);
     Err(error).with_context(|| format!("exec {}", program.to_string_lossy()))
