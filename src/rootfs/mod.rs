@@ -108,7 +108,12 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
 /// pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
 /// the container's root, with no directory kept for the old one.
 fn pivot() -> Result<()> {
+    let old_root = std::fs::File::open("/").context("opening the old root")?;
     nix::unistd::pivot_root(".", ".").context("pivot_root")?;
+    // Work on the old root (now stacked on top of the new one), not on the new root:
+    // making "." a slave recursively from the new root would strip the container's own
+    // shared mounts of their propagation.
+    nix::unistd::fchdir(&old_root).context("entering the old root")?;
     // The old root must not propagate its unmount to the host.
     mount(
         None::<&str>,
