@@ -75,6 +75,10 @@ impl Channel {
                         .context("decoding a message from the parent/init channel")
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other side closed with a message of ours unread. The kernel reports
+                // that once, ahead of what it had already sent us (an init's failure
+                // report): read on to get it, or end-of-file.
+                Err(nix::errno::Errno::ECONNRESET) => continue,
                 Err(e) => return Err(e).context("receiving on the parent/init channel"),
             }
         }
@@ -148,6 +152,20 @@ mod tests {
         init.send(&Message::Ready).unwrap();
         parent.expect(Message::Ready, "ready").unwrap();
         drop(init);
+        assert_eq!(parent.receive().unwrap(), None);
+    }
+
+    #[test]
+    fn a_report_survives_the_sender_closing_with_our_message_unread() {
+        let (parent, init) = pair().unwrap();
+        parent.send(&Message::CgroupJoined).unwrap();
+        init.send(&Message::Failed("exec: not found".into()))
+            .unwrap();
+        drop(init);
+        assert_eq!(
+            parent.receive().unwrap(),
+            Some(Message::Failed("exec: not found".into()))
+        );
         assert_eq!(parent.receive().unwrap(), None);
     }
 
