@@ -10,16 +10,6 @@ use common::*;
 use serde_json::json;
 use std::time::Duration;
 
-/// Runs the bundle in the foreground, expects success, returns stdout.
-#[track_caller]
-fn run_ok(rt: &Runtime, b: &Bundle) -> String {
-    let c = rt.container(b);
-    let out = c.run(&[]);
-    out.assert_ok();
-    c.assert_nothing_left();
-    out.stdout
-}
-
 #[test]
 fn pid_1_in_pid_namespace() {
     let rt = Runtime::new("pid1");

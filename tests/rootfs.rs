@@ -9,15 +9,6 @@ use common::*;
 use serde_json::json;
 
 #[track_caller]
-fn run_ok(rt: &Runtime, b: &Bundle) -> String {
-    let c = rt.container(b);
-    let out = c.run(&[]);
-    out.assert_ok();
-    c.assert_nothing_left();
-    out.stdout
-}
-
-#[track_caller]
 fn find<'m>(mounts: &'m [MountInfo], mount_point: &str) -> &'m MountInfo {
     // The last mount on a mount point is the visible one.
     mounts

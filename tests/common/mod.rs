@@ -1014,3 +1014,14 @@ pub fn assert_host_dev_null_intact() {
     );
     assert_eq!(m.mode() & 0o7777, 0o666, "host /dev/null mode changed");
 }
+
+/// Runs the bundle to completion, asserts success and that nothing is left, and returns
+/// what the container printed.
+#[track_caller]
+pub fn run_ok(rt: &Runtime, b: &Bundle) -> String {
+    let c = rt.container(b);
+    let out = c.run(&[]);
+    out.assert_ok();
+    c.assert_nothing_left();
+    out.stdout
+}
