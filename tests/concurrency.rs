@@ -19,6 +19,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
+/// Runs `command` on `n` threads released together, and returns every result.
+fn race(n: usize, command: impl Fn() -> Out + Sync) -> Vec<Out> {
+    let barrier = Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    command()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn concurrent_create_same_id() {
     let rt = Runtime::new("samecreate");
@@ -27,18 +43,7 @@ fn concurrent_create_same_id() {
     let c = rt.container(&b);
     let bundle = b.dir_str().to_string();
     const N: usize = 8;
-    let barrier = Barrier::new(N);
-    let results: Vec<Out> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..N)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    rt.exec(&["create", "--bundle", &bundle, &c.id])
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = race(N, || rt.exec(&["create", "--bundle", &bundle, &c.id]));
     let winners = results.iter().filter(|o| o.ok()).count();
     assert_eq!(
         winners,
@@ -145,18 +150,7 @@ fn concurrent_force_delete_same_id() {
     c.start().assert_ok();
     c.state();
     const N: usize = 4;
-    let barrier = Barrier::new(N);
-    let results: Vec<Out> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..N)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    rt.exec(&["delete", "--force", &c.id])
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = race(N, || rt.exec(&["delete", "--force", &c.id]));
     assert!(
         results.iter().any(|o| o.ok()),
         "no delete --force succeeded"

@@ -99,28 +99,33 @@ fn expect_output(rx: &mpsc::Receiver<Vec<u8>>, seen: &mut String, needle: &str) 
     }
 }
 
+/// Runs `<command> --bundle B --console-socket S ID` with a listener on S, and returns the
+/// pty master the container's init sent there, with the command's result.
+fn with_console_socket(rt: &Runtime, b: &Bundle, id: &str, command: &[&str]) -> (OwnedFd, Out) {
+    let sock = rt.scratch().join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut args = command.to_vec();
+    args.extend([
+        "--bundle",
+        b.dir_str(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        id,
+    ]);
+    let running = rt.spawn(&args);
+    let stream = accept_deadline(&listener, TIMEOUT);
+    let master = recv_fd(&stream);
+    (master, running.wait(TIMEOUT))
+}
+
 #[test]
 fn console_socket_interactive_shell() {
     let rt = Runtime::new("console");
     let mut b = Bundle::new("console");
     b.set("/process/terminal", json!(true));
     b.args(&["sh"]);
-    let sock = rt.scratch().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
     let c = rt.container(&b);
-
-    let bundle = b.dir_str().to_string();
-    let create = rt.spawn(&[
-        "create",
-        "--bundle",
-        &bundle,
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &c.id,
-    ]);
-    let stream = accept_deadline(&listener, TIMEOUT);
-    let master = recv_fd(&stream);
-    let out = create.wait(TIMEOUT);
+    let (master, out) = with_console_socket(&rt, &b, &c.id, &["create"]);
     out.assert_ok();
     assert_eq!(c.status(), "created");
 
@@ -168,22 +173,9 @@ fn console_socket_with_run_detach() {
     let mut b = Bundle::new("consoledetach");
     b.set("/process/terminal", json!(true));
     b.sh("echo detached-$((40+2)); read line; echo got-$line");
-    let sock = rt.scratch().join("console.sock");
-    let listener = UnixListener::bind(&sock).unwrap();
     let c = rt.container(&b);
-    let bundle = b.dir_str().to_string();
-    let run = rt.spawn(&[
-        "run",
-        "--detach",
-        "--bundle",
-        &bundle,
-        "--console-socket",
-        sock.to_str().unwrap(),
-        &c.id,
-    ]);
-    let stream = accept_deadline(&listener, TIMEOUT);
-    let master = recv_fd(&stream);
-    run.wait(TIMEOUT).assert_ok();
+    let (master, out) = with_console_socket(&rt, &b, &c.id, &["run", "--detach"]);
+    out.assert_ok();
     let rx = reader(&master);
     let mut w = File::from(master.try_clone().unwrap());
     let mut seen = String::new();
