@@ -134,6 +134,12 @@ impl Cgroup {
             .context("applying linux.resources to the container's cgroup")
     }
 
+    /// On v1, each hierarchy's name and the container's directory in it (see
+    /// `V1Cgroup::views`); `None` on v2 and with systemd.
+    pub fn v1_views(&self) -> Option<Vec<(std::ffi::OsString, PathBuf)>> {
+        self.v1.as_ref().map(v1::V1Cgroup::views)
+    }
+
     /// Every process in the cgroup, including ones that left the init's process tree.
     pub fn pids(&self) -> Result<Vec<i32>> {
         if let Some(v1) = &self.v1 {

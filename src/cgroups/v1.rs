@@ -3,6 +3,7 @@
 //! removal. libcgroups' v1 manager re-reads mountinfo and /proc/self/cgroup once per
 //! controller (measured 1.6 ms per command here), so it is only used for resource limits.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,6 +51,7 @@ pub struct V1Cgroup {
 
 struct Hierarchy {
     controllers: Vec<String>,
+    mount_point: PathBuf,
     dir: PathBuf,
 }
 
@@ -67,9 +69,19 @@ impl V1Cgroup {
             .map(|(mount_point, controllers)| Hierarchy {
                 controllers,
                 dir: mount_point.join(&relative),
+                mount_point,
             })
             .collect();
         Ok(V1Cgroup { hierarchies })
+    }
+
+    /// For each hierarchy, its name under /sys/fs/cgroup and the container's directory in
+    /// it: what the container's own cgroup mount shows.
+    pub fn views(&self) -> Vec<(OsString, PathBuf)> {
+        self.hierarchies
+            .iter()
+            .filter_map(|h| Some((h.mount_point.file_name()?.to_owned(), h.dir.clone())))
+            .collect()
     }
 
     /// Creates the container's cgroup in every hierarchy.
@@ -176,10 +188,19 @@ fn mount_points() -> Result<Vec<(PathBuf, Vec<String>)>> {
                 .filter(|o| CONTROLLERS.contains(o))
                 .map(str::to_string)
                 .collect();
-            let mount_point = PathBuf::from(before.split_whitespace().nth(4)?);
+            let mount_point = PathBuf::from(unescape(before.split_whitespace().nth(4)?));
             (!controllers.is_empty()).then_some((mount_point, controllers))
         })
         .collect())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// A new v1 cpuset starts with no CPUs or memory nodes, and no task can join it: give each

@@ -127,6 +127,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let setup = InitSetup {
         bundle: &bundle,
         cgroup_path: &cgroup_path,
+        cgroup_v1_views: cgroup.v1_views(),
         gate,
         console,
         joined,

@@ -42,6 +42,8 @@ pub enum ConsoleTarget {
 pub struct InitSetup<'a> {
     pub bundle: &'a Bundle,
     pub cgroup_path: &'a Path,
+    /// The container's cgroup directory in each v1 hierarchy, for its /sys/fs/cgroup.
+    pub cgroup_v1_views: Option<Vec<(std::ffi::OsString, PathBuf)>>,
     pub gate: StartGate,
     pub console: ConsoleTarget,
     /// Namespaces to join by path, already opened, user namespace first.
@@ -124,6 +126,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         bundle: &setup.bundle.dir,
         cgroup_path: setup.cgroup_path,
         new_cgroup_ns: setup.new_cgroup_ns,
+        cgroup_v1_views: setup.cgroup_v1_views.as_deref(),
         in_user_ns,
         no_pivot: setup.no_pivot,
     })?;

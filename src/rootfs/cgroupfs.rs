@@ -3,7 +3,7 @@
 //! v1 and hybrid hosts it is a tmpfs holding one bind mount per hierarchy, each showing only
 //! the container's own cgroup.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::mount::{mount, MsFlags};
@@ -14,10 +14,9 @@ use super::paths;
 use crate::sys;
 
 pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOptions) -> Result<()> {
-    let hierarchies = v1_hierarchies()?;
-    if hierarchies.is_empty() {
+    let Some(views) = ctx.cgroup_v1_views else {
         return unified(ctx, destination, options);
-    }
+    };
     let target = paths::mkdir_all(ctx.root, destination)?;
     mount(
         Some("tmpfs"),
@@ -28,18 +27,11 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
     )
     .context("mounting the tmpfs for cgroup hierarchies")?;
     verify(ctx.root, destination)?;
-    for mount_point in hierarchies {
-        let own = mount_point.join(paths::relative(ctx.cgroup_path));
-        if !own.is_dir() {
-            continue;
-        }
-        let Some(name) = mount_point.file_name() else {
-            continue;
-        };
+    for (name, own) in views {
         let inside = destination.join(name);
         let dir = paths::mkdir_all(ctx.root, &inside)?;
         mount(
-            Some(&own),
+            Some(own.as_path()),
             sys::fd_path(&dir).as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
@@ -93,27 +85,4 @@ fn unified(ctx: &MountContext, destination: &Path, options: &MountOptions) -> Re
     .with_context(|| format!("binding {}", own.display()))?;
     let mounted = verify(ctx.root, destination)?;
     remount(&mounted, options.flags, options.cleared)
-}
-
-/// Mount points of the v1 hierarchies (filesystem type `cgroup`) this process can see.
-fn v1_hierarchies() -> Result<Vec<PathBuf>> {
-    let mountinfo = sys::read_to_string("/proc/self/mountinfo")?;
-    Ok(mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            let fstype = after.split_whitespace().next()?;
-            let mount_point = before.split_whitespace().nth(4)?;
-            (fstype == "cgroup").then(|| PathBuf::from(unescape(mount_point)))
-        })
-        .collect())
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }

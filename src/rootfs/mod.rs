@@ -39,6 +39,7 @@ pub struct RootfsPlan<'a> {
     pub bundle: &'a Path,
     pub cgroup_path: &'a Path,
     pub new_cgroup_ns: bool,
+    pub cgroup_v1_views: Option<&'a [(std::ffi::OsString, std::path::PathBuf)]>,
     pub in_user_ns: bool,
     pub no_pivot: bool,
 }
@@ -72,6 +73,7 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         bundle: plan.bundle,
         cgroup_path: plan.cgroup_path,
         new_cgroup_ns: plan.new_cgroup_ns,
+        cgroup_v1_views: plan.cgroup_v1_views,
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     for entry in spec_mounts {

@@ -3,6 +3,7 @@
 //! race behind runc's CVE-2021-30465), apply remount flags and propagation, and check that
 //! the mount is where it was meant to be.
 
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,9 @@ pub struct MountContext<'a> {
     pub bundle: &'a Path,
     pub cgroup_path: &'a Path,
     pub new_cgroup_ns: bool,
+    /// On cgroup v1: each hierarchy's name and the container's cgroup directory in it,
+    /// as the parent found them. `None` on cgroup v2.
+    pub cgroup_v1_views: Option<&'a [(OsString, PathBuf)]>,
 }
 
 pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
