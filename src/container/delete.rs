@@ -30,8 +30,9 @@ pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
     if status == Status::Running && !force {
         bail!("cannot delete container {id:?}: it is running (stop it first or use --force)");
     }
+    let cgroup = Cgroup::open(&record.cgroup_path, systemd, id)?;
     if status != Status::Stopped {
-        let _ = super::kill::signal_cgroup(&record, libc::SIGKILL, systemd);
+        let _ = super::kill::signal_cgroup(&cgroup, libc::SIGKILL);
         let _ = crate::sys::send_signal(record.pid, libc::SIGKILL);
         if !super::wait_until_dead(&record, Duration::from_secs(10)) {
             bail!(
@@ -40,7 +41,7 @@ pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
             );
         }
     }
-    remove(dir, &Cgroup::open(&record.cgroup_path, systemd, id)?)
+    remove(dir, &cgroup)
 }
 
 /// The last step of every delete: the cgroup, then the state directory.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::state::{Record, Status};
+use super::state::Status;
 use super::store;
 use crate::cgroups::Cgroup;
 use crate::sys;
@@ -15,7 +15,8 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool, systemd: bool) -> Res
         bail!("container {id:?} is not running");
     }
     if all {
-        return signal_cgroup(&record, signal, systemd);
+        let cgroup = Cgroup::open(&record.cgroup_path, systemd, &record.id)?;
+        return signal_cgroup(&cgroup, signal);
     }
     sys::send_signal(record.pid, signal)
         .with_context(|| format!("sending signal {signal} to {}", record.pid))
@@ -23,8 +24,7 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool, systemd: bool) -> Res
 
 /// Signals every process in the container's cgroup, including any that left the init's
 /// process tree.
-pub fn signal_cgroup(record: &Record, signal: i32, systemd: bool) -> Result<()> {
-    let cgroup = Cgroup::open(&record.cgroup_path, systemd, &record.id)?;
+pub fn signal_cgroup(cgroup: &Cgroup, signal: i32) -> Result<()> {
     for pid in cgroup.pids()? {
         match sys::send_signal(pid, signal) {
             Ok(()) => {}
