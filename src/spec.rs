@@ -75,15 +75,13 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             bail!("linux.namespaces[{index}]: time namespaces are not supported yet");
         }
     }
-    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
-        && !has_new(LinuxNamespaceType::Uts)
-    {
-        bail!("hostname is set but linux.namespaces has no new uts namespace");
-    }
-    if spec.domainname().as_deref().is_some_and(|h| !h.is_empty())
-        && !has_new(LinuxNamespaceType::Uts)
-    {
-        bail!("domainname is set but linux.namespaces has no new uts namespace");
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
+            bail!("{field} is set but linux.namespaces has no new uts namespace");
+        }
     }
     if !has_any(LinuxNamespaceType::Mount) {
         bail!("linux.namespaces must include a mount namespace");
@@ -94,23 +92,15 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     if user_joined && namespaces.iter().any(|ns| ns.path().is_none()) {
         bail!("linux.namespaces: joining a user namespace by path while creating other namespaces is not supported yet");
     }
-    if has_new(LinuxNamespaceType::User)
-        && linux
-            .uid_mappings()
-            .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-    {
-        bail!("linux.uidMappings is required with a new user namespace");
-    }
-    if has_new(LinuxNamespaceType::User)
-        && linux
-            .gid_mappings()
-            .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-    {
-        bail!("linux.gidMappings is required with a new user namespace");
+    if has_new(LinuxNamespaceType::User) {
+        for (field, mappings) in [
+            ("linux.uidMappings", linux.uid_mappings()),
+            ("linux.gidMappings", linux.gid_mappings()),
+        ] {
+            if mappings.as_deref().unwrap_or_default().is_empty() {
+                bail!("{field} is required with a new user namespace");
+            }
+        }
     }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
