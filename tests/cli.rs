@@ -42,14 +42,20 @@ fn spec_in(rt: &Runtime, dir: &std::path::Path, extra: &[&str]) -> Out {
     rt.exec_noroot(&args)
 }
 
+/// Runs `spec [flags] --bundle <scratch>/<name>` in a new directory and returns the
+/// directory with the config.json written there.
+fn written_spec(rt: &Runtime, name: &str, flags: &[&str]) -> (std::path::PathBuf, Value) {
+    let dir = rt.scratch().join(name);
+    fs::create_dir(&dir).unwrap();
+    spec_in(rt, &dir, flags).assert_ok();
+    let text = fs::read_to_string(dir.join("config.json")).unwrap();
+    (dir, serde_json::from_str(&text).unwrap())
+}
+
 #[test]
 fn spec_defaults() {
     let rt = Runtime::new("specdef");
-    let dir = rt.scratch().join("b");
-    fs::create_dir(&dir).unwrap();
-    spec_in(&rt, &dir, &[]).assert_ok();
-    let v: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let (_, v) = written_spec(&rt, "b", &[]);
     assert_eq!(
         v["process"]["terminal"], false,
         "skiff's spec: terminal=false"
@@ -61,11 +67,7 @@ fn spec_defaults() {
 #[test]
 fn spec_shape_and_refuses_overwrite() {
     let rt = Runtime::new("spec");
-    let dir = rt.scratch().join("b");
-    fs::create_dir(&dir).unwrap();
-    spec_in(&rt, &dir, &[]).assert_ok();
-    let text = fs::read_to_string(dir.join("config.json")).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
+    let (dir, v) = written_spec(&rt, "b", &[]);
     assert!(v["ociVersion"].as_str().unwrap().starts_with("1."), "{v}");
     assert_eq!(v["root"]["path"], "rootfs");
     assert_eq!(v["process"]["cwd"], "/");
@@ -140,11 +142,7 @@ fn spec_short_flag_and_cwd() {
 #[test]
 fn spec_rootless() {
     let rt = Runtime::new("specrootless");
-    let dir = rt.scratch().join("b");
-    fs::create_dir(&dir).unwrap();
-    spec_in(&rt, &dir, &["--rootless"]).assert_ok();
-    let v: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let (_, v) = written_spec(&rt, "b", &["--rootless"]);
     let ns = v["linux"]["namespaces"].as_array().unwrap();
     assert!(ns.iter().any(|n| n["type"] == "user"), "{v}");
     assert!(!ns.iter().any(|n| n["type"] == "network"), "{v}");
@@ -161,12 +159,8 @@ fn spec_default_config_runs() {
     // stdin at EOF, which exits 0.
     let rt = Runtime::new("specrun");
     let b = Bundle::new("specrun");
-    let dir = rt.scratch().join("bundle");
-    fs::create_dir(&dir).unwrap();
-    spec_in(&rt, &dir, &[]).assert_ok();
+    let (dir, mut v) = written_spec(&rt, "bundle", &[]);
     build_rootfs(&dir.join("rootfs"));
-    let mut v: Value =
-        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     v["linux"]["cgroupsPath"] = json!(b.cgroup);
     fs::write(dir.join("config.json"), v.to_string()).unwrap();
     let c = rt.container(&b);
