@@ -174,14 +174,17 @@ fn log_json_on_error() {
     let rt = Runtime::new("logjson");
     let log = rt.scratch().join("log.json");
     let id = unique("nosuch");
-    let out = rt.exec(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "state",
-        &id,
-    ]);
+    let state_logged = || {
+        rt.exec(&[
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "state",
+            &id,
+        ])
+    };
+    let out = state_logged();
     out.assert_code(1);
     assert!(
         !out.stderr.trim().is_empty(),
@@ -207,15 +210,7 @@ fn log_json_on_error() {
     );
 
     // Appends, never truncates.
-    rt.exec(&[
-        "--log",
-        log.to_str().unwrap(),
-        "--log-format",
-        "json",
-        "state",
-        &id,
-    ])
-    .assert_code(1);
+    state_logged().assert_code(1);
     let again = fs::read_to_string(&log).unwrap();
     assert!(
         again.starts_with(&text) && again.len() > text.len(),
