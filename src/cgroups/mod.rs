@@ -1,5 +1,7 @@
-//! The thin adapter over `libcgroups`: where a container's cgroup lives, putting the init
-//! in it with its limits, finding its processes, and removing it.
+//! The thin adapter over `libcgroups` plus skiff's own placement: where a container's
+//! cgroup lives, which directories skiff makes for it (recorded before they are made, so a
+//! later `delete` removes exactly those), putting the init in it with its limits, finding
+//! its processes, and undoing it.
 
 use std::path::{Path, PathBuf};
 
@@ -9,15 +11,23 @@ use libcgroups::common::{
 };
 use nix_for_cgroups::unistd::Pid;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, Spec};
+use serde::{Deserialize, Serialize};
 
+mod hierarchy;
 mod v1;
 
+use hierarchy::Hierarchy;
+
 /// The cgroup path for a container. Absolute paths are used as given. A relative path, and
-/// the default `<id>` when the config names none, sit under the root of each hierarchy
-/// (runc nests them under its own cgroup instead; the runtime spec leaves this to the
-/// runtime, and skiff's choice keeps containers out of the caller's own cgroup).
+/// the default `<id>` when the config names none (or `""`), sit under the root of each
+/// hierarchy (runc nests them under its own cgroup instead; the runtime spec leaves this to
+/// the runtime, and skiff's choice keeps containers out of the caller's own cgroup).
 pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
-    let configured = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let configured = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .filter(|p| !p.as_os_str().is_empty());
     match configured {
         Some(path) if systemd || path.is_absolute() => path,
         Some(path) => Path::new("/").join(path),
@@ -26,41 +36,92 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
     }
 }
 
-/// `path` without its leading `/`, to join under a hierarchy's mount point.
-fn relative(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-        .collect()
+/// Which driver made a container's cgroup: recorded, so later commands undo it the same
+/// way whatever flags they are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// v1 controllers (and, on a hybrid host, the cgroup2 hierarchy), placed by skiff.
+    CgroupfsV1,
+    /// A pure cgroup v2 host, directories made by skiff, limits by libcgroups.
+    CgroupfsV2,
+    /// systemd's transient units, through libcgroups.
+    Systemd,
 }
 
-/// A container's cgroup. On v1 hosts skiff places processes itself and uses libcgroups for
-/// the resource controllers only when the config sets limits; on v2 and with systemd,
-/// libcgroups does everything.
+/// What the state remembers of a container's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    pub driver: Driver,
+    /// The path as handed to the cgroup manager.
+    pub path: PathBuf,
+    /// The container's own directory in every hierarchy it is placed in: verified free
+    /// (no processes, not frozen) at create, so what is in them is the container's.
+    #[serde(default)]
+    pub dirs: Vec<PathBuf>,
+    /// Every directory skiff made for the container, parents first, recorded before it
+    /// was made. Only these are ever removed.
+    #[serde(default)]
+    pub made: Vec<PathBuf>,
+}
+
+/// A container's cgroup.
 pub struct Cgroup {
-    path: PathBuf,
-    systemd: bool,
+    record: CgroupRecord,
     id: String,
-    v1: Option<v1::V1Cgroup>,
+    /// The hierarchies, when skiff places the container itself (not with systemd).
+    hierarchies: Vec<Hierarchy>,
     manager: std::cell::OnceCell<AnyCgroupManager>,
 }
 
 impl Cgroup {
-    pub fn open(path: &Path, systemd: bool, id: &str) -> Result<Cgroup> {
-        if systemd && !Path::new("/run/systemd/system").exists() {
-            bail!("--systemd-cgroup: systemd is not running on this host, so its cgroup driver cannot be used");
-        }
-        let v1 = if !systemd && !is_unified() {
-            Some(v1::V1Cgroup::new(path)?)
+    /// The cgroup a new container will get. Nothing is touched yet.
+    pub fn plan(path: &Path, systemd: bool, id: &str) -> Result<Cgroup> {
+        let (driver, hierarchies) = if systemd {
+            if !Path::new("/run/systemd/system").exists() {
+                bail!("--systemd-cgroup: systemd is not running on this host, so its cgroup driver cannot be used");
+            }
+            (Driver::Systemd, Vec::new())
+        } else if is_unified() {
+            (Driver::CgroupfsV2, hierarchy::discover(path)?)
         } else {
-            None
+            (Driver::CgroupfsV1, hierarchy::discover(path)?)
         };
         Ok(Cgroup {
-            path: path.to_path_buf(),
-            systemd,
+            record: CgroupRecord {
+                driver,
+                path: path.to_path_buf(),
+                dirs: hierarchies.iter().map(|h| h.dir.clone()).collect(),
+                made: Vec::new(),
+            },
             id: id.to_string(),
-            v1,
+            hierarchies,
             manager: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The cgroup a recorded container has. A record naming a directory that is not
+    /// strictly below a hierarchy's root is refused: skiff never acts on a root.
+    pub fn from_record(record: &CgroupRecord, id: &str) -> Result<Cgroup> {
+        for dir in record.dirs.iter().chain(&record.made) {
+            if !hierarchy::is_below_a_root(dir) {
+                bail!(
+                    "the state of container {id:?} names cgroup {}, which is not below a \
+                     cgroup hierarchy's root: refusing to touch it",
+                    dir.display()
+                );
+            }
+        }
+        Ok(Cgroup {
+            record: record.clone(),
+            id: id.to_string(),
+            hierarchies: Vec::new(),
+            manager: std::cell::OnceCell::new(),
+        })
+    }
+
+    pub fn record(&self) -> &CgroupRecord {
+        &self.record
     }
 
     fn manager(&self) -> Result<&AnyCgroupManager> {
@@ -68,32 +129,57 @@ impl Cgroup {
             return Ok(manager);
         }
         let manager = create_cgroup_manager(CgroupConfig {
-            cgroup_path: self.path.clone(),
-            systemd_cgroup: self.systemd,
+            cgroup_path: self.record.path.clone(),
+            systemd_cgroup: self.record.driver == Driver::Systemd,
             container_name: self.id.clone(),
         })
-        .with_context(|| format!("opening cgroup {}", self.path.display()))?;
+        .with_context(|| format!("opening cgroup {}", self.record.path.display()))?;
         Ok(self.manager.get_or_init(|| manager))
     }
 
-    /// Everything that can be done before the init exists. On v1: the cgroup directories
-    /// (the init's /sys/fs/cgroup mount binds them), the device rules and the limits, all
-    /// written while the cgroup is still empty, so the init never sees a half-written
-    /// device list. Elsewhere joining creates the cgroup and limits follow it.
-    pub fn prepare(&self, spec: &Spec) -> Result<()> {
-        let Some(v1) = &self.v1 else {
-            if !self.systemd && can_make_devices(spec) {
-                bail!(
-                    "process.capabilities.bounding has CAP_MKNOD, but skiff cannot enforce \
-                     linux.resources.devices on cgroup v2 yet: drop CAP_MKNOD"
-                );
+    /// Refuses what the container cannot safely use: a cgroup that already holds
+    /// processes or is frozen, and on v2 device rules skiff cannot enforce there.
+    pub fn check_usable(&self, spec: &Spec) -> Result<()> {
+        if self.record.driver == Driver::CgroupfsV2 && can_make_devices(spec) {
+            bail!(
+                "process.capabilities.bounding has CAP_MKNOD, but skiff cannot enforce \
+                 linux.resources.devices on cgroup v2 yet: drop CAP_MKNOD"
+            );
+        }
+        hierarchy::check_usable(&self.hierarchies)
+    }
+
+    /// Decides which directories are to be made: afterwards `record()` lists them, and the
+    /// caller saves that before calling `make`.
+    pub fn plan_dirs(&mut self) {
+        self.record.made = hierarchy::missing_dirs(&self.hierarchies);
+    }
+
+    /// Makes the planned directories. On failure the record keeps only those made.
+    pub fn make(&mut self) -> Result<()> {
+        for (index, dir) in self.record.made.iter().enumerate() {
+            if let Err(error) = hierarchy::make(std::slice::from_ref(dir)) {
+                self.record.made.truncate(index);
+                return Err(error);
             }
+        }
+        Ok(())
+    }
+
+    /// Everything that can be done before the init exists. On v1: the device rules and the
+    /// limits, all written while the cgroup is still empty, so the init never sees a
+    /// half-written device list. Elsewhere limits follow joining.
+    pub fn prepare(&self, spec: &Spec) -> Result<()> {
+        if self.record.driver != Driver::CgroupfsV1 {
             return Ok(());
-        };
-        v1.create().context("creating the container's cgroup")?;
+        }
+        for hierarchy in self.hierarchies.iter().filter(|h| h.has("cpuset")) {
+            v1::inherit_cpuset(&hierarchy.dir)?;
+        }
         let (mut resources, rules) = resources_of(spec)?;
-        v1.apply_devices(&rules)
-            .context("applying linux.resources.devices")?;
+        if let Some(devices) = self.hierarchies.iter().find(|h| h.has("devices")) {
+            v1::apply_devices(&devices.dir, &rules).context("applying linux.resources.devices")?;
+        }
         if has_limits(&resources) {
             // libcgroups would rewrite the device list starting with the config's deny
             // rules; it is already complete.
@@ -103,18 +189,26 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves `pid` into the container's cgroup; on v2 and systemd also creates it and
+    /// Moves `pid` into the container's cgroup in every hierarchy; on v2 and systemd also
     /// applies the limits.
     pub fn enter(&self, pid: i32, spec: &Spec) -> Result<()> {
-        if let Some(v1) = &self.v1 {
-            return v1.join(pid).context("joining the container's cgroup");
+        match self.record.driver {
+            Driver::CgroupfsV1 => {
+                for hierarchy in &self.hierarchies {
+                    hierarchy::join(&hierarchy.dir, pid)
+                        .context("joining the container's cgroup")?;
+                }
+                Ok(())
+            }
+            Driver::CgroupfsV2 | Driver::Systemd => {
+                self.manager()?
+                    .add_task(Pid::from_raw(pid))
+                    .context("joining the container's cgroup")?;
+                let (mut resources, rules) = resources_of(spec)?;
+                resources.set_devices(Some(rules));
+                self.apply(&resources)
+            }
         }
-        self.manager()?
-            .add_task(Pid::from_raw(pid))
-            .context("joining the container's cgroup")?;
-        let (mut resources, rules) = resources_of(spec)?;
-        resources.set_devices(Some(rules));
-        self.apply(&resources)
     }
 
     fn apply(&self, resources: &LinuxResources) -> Result<()> {
@@ -134,33 +228,55 @@ impl Cgroup {
             .context("applying linux.resources to the container's cgroup")
     }
 
-    /// On v1, each hierarchy's name and the container's directory in it (see
-    /// `V1Cgroup::views`); `None` on v2 and with systemd.
+    /// On v1, each hierarchy's name under /sys/fs/cgroup and the container's directory in
+    /// it: what the container's own cgroup mount shows. `None` on v2 and with systemd.
     pub fn v1_views(&self) -> Option<Vec<(std::ffi::OsString, PathBuf)>> {
-        self.v1.as_ref().map(v1::V1Cgroup::views)
+        if self.record.driver != Driver::CgroupfsV1 {
+            return None;
+        }
+        Some(
+            self.hierarchies
+                .iter()
+                .filter(|h| !h.unified)
+                .filter_map(|h| Some((h.mount_point.file_name()?.to_owned(), h.dir.clone())))
+                .collect(),
+        )
     }
 
-    /// Every process in the cgroup, including ones that left the init's process tree.
+    /// Every process in the container's directories (and below them), including ones
+    /// that left the init's process tree.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        if let Some(v1) = &self.v1 {
-            return v1.pids();
+        if self.record.driver == Driver::Systemd {
+            return Ok(self
+                .manager()?
+                .get_all_pids()
+                .context("listing the container's processes")?
+                .into_iter()
+                .map(Pid::as_raw)
+                .collect());
         }
-        Ok(self
-            .manager()?
-            .get_all_pids()
-            .context("listing the container's processes")?
-            .into_iter()
-            .map(Pid::as_raw)
-            .collect())
+        let mut pids = Vec::new();
+        for dir in self.record.dirs.iter().filter(|d| d.is_dir()) {
+            hierarchy::collect_pids(dir, &mut pids)?;
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
     }
 
-    /// Kills whatever is left in the cgroup and removes it.
+    /// Kills whatever is left in the container's directories and removes the directories
+    /// skiff made; a pre-existing cgroup the config named is left in place.
     pub fn remove(&self) -> Result<()> {
-        if let Some(v1) = &self.v1 {
-            return v1.remove().context("removing the container's cgroup");
+        if self.record.driver == Driver::Systemd {
+            return self
+                .manager()?
+                .remove()
+                .context("removing the container's cgroup");
         }
-        self.manager()?
-            .remove()
+        for pid in self.pids().unwrap_or_default() {
+            let _ = crate::sys::send_signal(pid, libc::SIGKILL);
+        }
+        hierarchy::remove_made(&self.record.made, &self.record.dirs)
             .context("removing the container's cgroup")
     }
 }
@@ -200,7 +316,7 @@ fn can_make_devices(spec: &Spec) -> bool {
 }
 
 /// Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host).
-fn is_unified() -> bool {
+pub fn is_unified() -> bool {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     nix::sys::statfs::statfs("/sys/fs/cgroup")
         .map(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
@@ -262,6 +378,18 @@ mod tests {
             PathBuf::from("/a/b")
         );
         assert_eq!(path_for(&spec_with(None), "c", false), PathBuf::from("/c"));
+    }
+
+    #[test]
+    fn an_empty_path_means_the_default() {
+        assert_eq!(
+            path_for(&spec_with(Some("")), "c", false),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            path_for(&spec_with(Some("")), "c", true),
+            PathBuf::from("system.slice:skiff:c")
+        );
     }
 
     #[test]

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::state::{self, Record};
+use super::state::{self, ProcessRef, Record};
 use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
-use crate::process::channel::{self, Channel};
+use crate::process::channel::{self, Channel, Message};
 use crate::process::init::{ConsoleTarget, InitSetup, StartGate};
 use crate::process::parent;
 use crate::spec;
@@ -72,14 +72,28 @@ impl Drop for Undo {
 }
 
 pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
-    let dir = ContainerDir::create(&options.root, &options.id)?;
+    super::store::validate_id(&options.id)?;
+    let bundle = spec::load(&options.bundle)?;
+    let spec = &bundle.spec;
+    // The record exists before anything outside the state directory does, and names
+    // this process as its creator until the container is complete.
+    let mut record = Record {
+        id: options.id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::rfc3339_now(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        creator: Some(ProcessRef::of(std::process::id() as i32)?),
+        cgroup: None,
+    };
+    let dir = ContainerDir::create(&options.root, &options.id, &record)?;
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
         pid: None,
     };
-    let bundle = spec::load(&options.bundle)?;
-    let spec = &bundle.spec;
     let dir = undo.dir.as_ref().context("state directory")?;
 
     let gate = match launch {
@@ -116,12 +130,15 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let new_user_ns = is_new(LinuxNamespaceType::User);
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
-    undo.cgroup = Some(Cgroup::open(
-        &cgroup_path,
-        options.systemd_cgroup,
-        &options.id,
-    )?);
-    let cgroup = undo.cgroup.as_ref().context("cgroup")?;
+    let mut cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
+    cgroup.check_usable(spec)?;
+    // Record before making: a create killed between the two leaves a record of every
+    // directory it may have made.
+    cgroup.plan_dirs();
+    record.cgroup = Some(cgroup.record().clone());
+    dir.save(&record)?;
+    let cgroup = undo.cgroup.insert(cgroup);
+    cgroup.make()?;
     cgroup.prepare(spec)?;
 
     let setup = InitSetup {
@@ -142,6 +159,11 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     undo.pid = Some(spawned.pid);
     // The init has its own copies of the fifo, console and namespace descriptors now.
     drop(setup);
+    // The init dies with this process until told it is recorded as complete; recording it
+    // now lets a `delete` after a kill find it even before then.
+    record.pid = spawned.pid;
+    record.pid_start_time = state::start_time_of(spawned.pid)?;
+    dir.save(&record)?;
 
     parent::configure(&spawned, spec, new_user_ns, cgroup)?;
     let terminal_master = match &relay_end {
@@ -150,26 +172,23 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     };
     spawned
         .channel
-        .expect(
-            crate::process::channel::Message::Ready,
-            "the container's init to be set up",
-        )
+        .expect(Message::Ready, "the container's init to be set up")
         .context("container init")?;
 
-    let record = Record {
-        id: options.id.clone(),
-        pid: spawned.pid,
-        pid_start_time: state::start_time_of(spawned.pid)?,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup_path,
-    };
+    record.creator = None;
     dir.save(&record)?;
     if let Some(pid_file) = &options.pid_file {
         write_pid_file(pid_file, spawned.pid)?;
     }
+    // Only now may the init outlive this process.
+    spawned.channel.send(&Message::Recorded)?;
+    spawned
+        .channel
+        .expect(
+            Message::Detached,
+            "the container's init to stop depending on skiff",
+        )
+        .context("container init")?;
     crate::logging::debug(&format!(
         "created container {} with init {}",
         record.id, record.pid

@@ -1,5 +1,6 @@
-//! `delete`: remove a stopped (or, with `--force`, any) container: its processes, cgroup and
-//! state directory.
+//! `delete`: remove a stopped (or, with `--force`, any) container: its processes, the
+//! cgroup directories its record says skiff made, and its state directory. Nothing that
+//! the record does not name is touched.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,29 +11,45 @@ use super::state::Status;
 use super::store::{self, ContainerDir};
 use crate::cgroups::Cgroup;
 
-pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
+/// `systemd` is not needed: the record says which cgroup driver made the container.
+pub fn delete(root: &Path, id: &str, force: bool, _systemd: bool) -> Result<()> {
     store::validate_id(id)?;
-    let dir = match ContainerDir::open(root, id) {
-        Ok(dir) => dir,
-        // As runc does, a forced delete of a container that is gone (or whose create was
-        // interrupted before it wrote its state) succeeds, removing any leftover directory.
-        Err(_) if force => {
-            let leftover = root.join(id);
-            if leftover.is_dir() {
-                std::fs::remove_dir_all(&leftover)?;
-            }
-            return Ok(());
+    if force {
+        store::remove_abandoned(root);
+    }
+    // The lock (waited for, within a bound) keeps this from racing a create, start or
+    // delete of the same container; what is read after it is current.
+    let Some(dir) = ContainerDir::open_existing(root, id)? else {
+        if !force {
+            bail!("container {id:?} does not exist");
         }
-        Err(e) => return Err(e),
+        // As runc does, a forced delete of a container that is gone succeeds; a state
+        // directory whose removal was cut short (no state file left) is finished off.
+        if let Some(leftover) = ContainerDir::open_leftover(root, id)? {
+            leftover.remove()?;
+        }
+        return Ok(());
     };
     let record = store::load(root, id)?;
     let status = super::status_of(root, &record);
-    if status == Status::Running && !force {
-        bail!("cannot delete container {id:?}: it is running (stop it first or use --force)");
+    match status {
+        Status::Running if !force => {
+            bail!("cannot delete container {id:?}: it is running (stop it first or use --force)")
+        }
+        Status::Creating => {
+            bail!("cannot delete container {id:?}: it is still being created")
+        }
+        _ => {}
     }
-    let cgroup = Cgroup::open(&record.cgroup_path, systemd, id)?;
-    if status != Status::Stopped {
-        let _ = super::kill::signal_cgroup(&cgroup, libc::SIGKILL);
+    let cgroup = match &record.cgroup {
+        Some(recorded) => Some(Cgroup::from_record(recorded, id)?),
+        None => None,
+    };
+    // Also after a killed create, whose init may still be dying with its creator.
+    if let Some(cgroup) = &cgroup {
+        let _ = super::kill::signal_cgroup(cgroup, libc::SIGKILL);
+    }
+    if super::state::process_is_alive(record.pid, record.pid_start_time) {
         let _ = crate::sys::send_signal(record.pid, libc::SIGKILL);
         if !super::wait_until_dead(&record, Duration::from_secs(10)) {
             bail!(
@@ -41,7 +58,10 @@ pub fn delete(root: &Path, id: &str, force: bool, systemd: bool) -> Result<()> {
             );
         }
     }
-    remove(dir, &cgroup)
+    match &cgroup {
+        Some(cgroup) => remove(dir, cgroup),
+        None => dir.remove(),
+    }
 }
 
 /// The last step of every delete: the cgroup, then the state directory.

@@ -9,14 +9,21 @@ use super::store;
 use crate::cgroups::Cgroup;
 use crate::sys;
 
-pub fn kill(root: &Path, id: &str, signal: i32, all: bool, systemd: bool) -> Result<()> {
+/// `systemd` is not needed: the record says which cgroup driver made the container.
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool, _systemd: bool) -> Result<()> {
     let record = store::load(root, id)?;
-    if !all && super::status_of(root, &record) == Status::Stopped {
-        bail!("container {id:?} is not running");
-    }
+    let status = super::status_of(root, &record);
     if all {
-        let cgroup = Cgroup::open(&record.cgroup_path, systemd, &record.id)?;
-        return signal_cgroup(&cgroup, signal);
+        // Only the container's own directories, which held no one else when it was made.
+        let Some(recorded) = &record.cgroup else {
+            return Ok(());
+        };
+        return signal_cgroup(&Cgroup::from_record(recorded, &record.id)?, signal);
+    }
+    match status {
+        Status::Stopped => bail!("container {id:?} is not running"),
+        Status::Creating => bail!("container {id:?} is still being created"),
+        Status::Created | Status::Running => {}
     }
     sys::send_signal(record.pid, signal)
         .with_context(|| format!("sending signal {signal} to {}", record.pid))

@@ -12,8 +12,17 @@ use std::path::Path;
 
 use state::{Record, Status};
 
-/// The live status of a recorded container.
+/// The live status of a recorded container. A record whose creator is still alive is
+/// `creating`; one whose creator died before finishing is what is left of a killed
+/// `create`, reported `stopped` so that `delete` removes it.
 pub fn status_of(root: &Path, record: &Record) -> Status {
+    if let Some(creator) = &record.creator {
+        return if creator.is_alive() {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
     if !state::process_is_alive(record.pid, record.pid_start_time) {
         return Status::Stopped;
     }

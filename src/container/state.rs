@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// `create` is still at work (the runtime spec's "creating").
+    Creating,
     /// The init is set up and blocked, waiting for `start`.
     Created,
     Running,
@@ -18,6 +20,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Stopped => "stopped",
@@ -25,10 +28,33 @@ impl Status {
     }
 }
 
-/// The record kept in `<root>/<id>/state.json`.
+/// A process as recorded: its PID and its start time, so a reused PID never matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessRef {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl ProcessRef {
+    pub fn of(pid: i32) -> anyhow::Result<ProcessRef> {
+        Ok(ProcessRef {
+            pid,
+            start_time: start_time_of(pid)?,
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        process_is_alive(self.pid, self.start_time)
+    }
+}
+
+/// The record kept in `<root>/<id>/state.json`. It is written before `create` makes
+/// anything outside the state directory and updated before each thing it makes, so a
+/// `create` killed at any instant leaves a record of everything there is to undo.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
+    /// The init, or 0 before it is cloned.
     pub pid: i32,
     /// The init's start time in clock ticks since boot (`/proc/<pid>/stat` field 22): a PID
     /// that was reused by another process will not match it.
@@ -37,8 +63,12 @@ pub struct Record {
     pub rootfs: PathBuf,
     pub created: String,
     pub annotations: HashMap<String, String>,
-    /// The container's cgroup path as handed to the cgroup manager.
-    pub cgroup_path: PathBuf,
+    /// The `create` (or `run`) process while it is still creating the container; `None`
+    /// once the container is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<ProcessRef>,
+    /// The container's cgroup: driver, directories, and which of them skiff made.
+    pub cgroup: Option<crate::cgroups::CgroupRecord>,
 }
 
 /// What `state` prints: the runtime spec's state plus runc's `rootfs`, `created`, `owner`.

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -27,6 +28,13 @@ pub fn validate_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long a command waits for another command on the same container to finish.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prefix of the directories `create` fills before publishing them under the container's
+/// ID. IDs cannot start with a dot, so these never look like containers.
+const CREATING_PREFIX: &str = ".creating-";
+
 /// An open, locked container directory. The lock is released when this is dropped.
 pub struct ContainerDir {
     pub path: PathBuf,
@@ -34,48 +42,133 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
-    /// Creates the directory for a new container; fails if the ID is taken.
-    pub fn create(root: &Path, id: &str) -> Result<ContainerDir> {
+    /// Creates the directory for a new container with `record` already in it, locked;
+    /// fails if the ID is taken. The directory is filled under a temporary name and then
+    /// renamed into place without replacing anything, so `<root>/<id>` never exists
+    /// without its state file and its lock held by the creator.
+    pub fn create(root: &Path, id: &str, record: &Record) -> Result<ContainerDir> {
         validate_id(id)?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o711)
             .create(root)
             .with_context(|| format!("creating state root {}", root.display()))?;
-        let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                bail!("container {id:?} already exists")
+        let temp = root.join(format!("{CREATING_PREFIX}{}", std::process::id()));
+        // Only a dead process with this same PID can have left one.
+        if temp.exists() {
+            std::fs::remove_dir_all(&temp)
+                .with_context(|| format!("removing the leftover {}", temp.display()))?;
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?;
+        let mut dir = Self::lock(temp.clone())?;
+        let published = dir.save(record).and_then(|()| {
+            let path = root.join(id);
+            match nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &temp,
+                nix::fcntl::AT_FDCWD,
+                &path,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Ok(()) => Ok(path),
+                Err(nix::errno::Errno::EEXIST) => bail!("container {id:?} already exists"),
+                Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
             }
-            Err(e) => {
-                return Err(e).with_context(|| format!("creating {}", path.display()));
+        });
+        match published {
+            Ok(path) => {
+                dir.path = path;
+                Ok(dir)
+            }
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&temp);
+                Err(error)
             }
         }
-        Self::lock(path)
     }
 
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<ContainerDir> {
+        Self::open_existing(root, id)?.with_context(|| format!("container {id:?} does not exist"))
+    }
+
+    /// Like `open`, with `None` when there is no such container (also when it was
+    /// removed, or replaced, while this command waited for the lock).
+    pub fn open_existing(root: &Path, id: &str) -> Result<Option<ContainerDir>> {
         validate_id(id)?;
         let path = root.join(id);
         if !path.join(STATE_FILE).exists() {
-            bail!("container {id:?} does not exist");
+            return Ok(None);
         }
-        let dir = Self::lock(path)?;
-        // A concurrent delete may have removed it while this command waited for the lock.
-        if !dir.path.join(STATE_FILE).exists() {
-            bail!("container {id:?} does not exist");
+        let dir = match Self::lock(path) {
+            Ok(dir) => dir,
+            Err(_) if !root.join(id).exists() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !dir.is_in_place() || !dir.path.join(STATE_FILE).exists() {
+            return Ok(None);
         }
-        Ok(dir)
+        Ok(Some(dir))
     }
 
+    /// Opens and locks `<root>/<id>` when it has no state file: what an interrupted
+    /// `delete` leaves. `None` if there is no such directory (or it has a state file by
+    /// the time the lock is held).
+    pub fn open_leftover(root: &Path, id: &str) -> Result<Option<ContainerDir>> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        let dir = Self::lock(path)?;
+        if !dir.is_in_place() || dir.path.join(STATE_FILE).exists() {
+            return Ok(None);
+        }
+        Ok(Some(dir))
+    }
+
+    /// Locks `path`, waiting at most `LOCK_TIMEOUT` for whoever holds it.
     fn lock(path: PathBuf) -> Result<ContainerDir> {
-        let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, errno)| errno)
-            .with_context(|| format!("locking {}", path.display()))?;
-        Ok(ContainerDir { path, _lock: lock })
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let mut pause = Duration::from_micros(200);
+        let mut file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(lock) => return Ok(ContainerDir { path, _lock: lock }),
+                Err((returned, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                    if Instant::now() > deadline {
+                        bail!(
+                            "{} is still locked by another command after {} s",
+                            path.display(),
+                            LOCK_TIMEOUT.as_secs()
+                        );
+                    }
+                    file = returned;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err((_, errno)) => {
+                    return Err(errno).with_context(|| format!("locking {}", path.display()))
+                }
+            }
+        }
+    }
+
+    /// Whether the locked directory is still the one at `path` (not removed, or replaced
+    /// by a new container's, while this command waited for the lock).
+    fn is_in_place(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let locked = std::fs::File::metadata(&self._lock);
+        let current = std::fs::symlink_metadata(&self.path);
+        match (locked, current) {
+            (Ok(locked), Ok(current)) => {
+                locked.dev() == current.dev() && locked.ino() == current.ino()
+            }
+            _ => false,
+        }
     }
 
     pub fn fifo_path(&self) -> PathBuf {
@@ -95,13 +188,55 @@ impl ContainerDir {
             .with_context(|| format!("renaming {} into place", temp.display()))
     }
 
+    /// Removes the directory, its state file last: a removal cut short leaves either the
+    /// whole record or an empty directory, never a record missing what it described.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.path)
-            .with_context(|| format!("removing {}", self.path.display()))
+        let entries = std::fs::read_dir(&self.path)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        for entry in entries.flatten() {
+            if entry.file_name() != STATE_FILE {
+                let path = entry.path();
+                let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                removed.with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        let state = self.path.join(STATE_FILE);
+        match std::fs::remove_file(&state) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", state.display())),
+        }
+        std::fs::remove_dir(&self.path).with_context(|| format!("removing {}", self.path.display()))
     }
 
     pub fn raw_fd(&self) -> i32 {
         self._lock.as_raw_fd()
+    }
+}
+
+/// Removes the temporary directories of `create`s that died before publishing them: they
+/// hold nothing but a record of nothing made yet.
+pub fn remove_abandoned(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(CREATING_PREFIX))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -131,6 +266,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
         .filter_map(|entry| entry.ok())
         .filter(|entry| entry.path().join(STATE_FILE).exists())
         .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| validate_id(name).is_ok())
         .collect();
     ids.sort();
     Ok(ids)

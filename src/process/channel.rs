@@ -19,6 +19,11 @@ pub enum Message {
     CgroupJoined,
     /// Init → parent: everything is set up; the init now waits to be started.
     Ready,
+    /// Parent → init: the container's state is saved as complete, so the init may now
+    /// outlive the parent (until then it dies with it: nothing would know of it).
+    Recorded,
+    /// Init → parent: the init no longer dies with the parent.
+    Detached,
     /// Parent → init (`run` only): exec the program now, without going through the fifo.
     Start,
     /// Init → parent: setup failed, with the whole error chain on one line.

@@ -160,9 +160,12 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     if !setup.new_cgroup_ns {
         channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
     }
-    // Set up: from here the init outlives the parent, and waits to be started.
-    nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
+    // Set up. Once the parent has recorded that, the init outlives it and waits to be
+    // started; a parent killed before then takes the init with it.
     channel.send(&Message::Ready)?;
+    channel.expect(Message::Recorded, "the parent to record the container")?;
+    nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
+    channel.send(&Message::Detached)?;
     wait_for_start(&setup.gate, channel)?;
 
     sys::cloexec_from(3 + setup.preserve_fds).context("closing skiff's descriptors")?;

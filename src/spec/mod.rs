@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+pub mod cgroups;
 mod template;
 pub use template::template;
 
@@ -60,6 +61,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         }
     }
     let linux = spec.linux().as_ref().context("linux is missing")?;
+    cgroups::validate(linux)?;
     let namespaces = linux.namespaces().as_deref().unwrap_or_default();
     let has_new = |kind: LinuxNamespaceType| {
         namespaces

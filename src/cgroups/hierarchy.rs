@@ -1,0 +1,341 @@
+//! The cgroup directories skiff manages itself (every driver but systemd): which
+//! hierarchies the host has, whether the container's directory in each may be used, making
+//! only the missing levels, placing processes, and undoing exactly what was made.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// The controllers libcgroups manages on v1; v1 hierarchies with none of them
+/// (name=systemd) are left alone, as libcgroups does.
+const CONTROLLERS: &[&str] = &[
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// Where every hierarchy skiff places containers in is mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// One mounted hierarchy and the container's directory in it.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    /// The v1 controllers bound to it; empty for cgroup2.
+    pub controllers: Vec<String>,
+    pub mount_point: PathBuf,
+    pub dir: PathBuf,
+    pub unified: bool,
+}
+
+impl Hierarchy {
+    pub fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+}
+
+/// The hierarchies a container at `path` is placed in: every managed v1 hierarchy and, on
+/// a hybrid host, the cgroup2 one as well (as runc does); on a pure v2 host, just that one.
+pub fn discover(path: &Path) -> Result<Vec<Hierarchy>> {
+    let relative = relative(path)?;
+    let mounts = mounted()?;
+    if mounts.is_empty() {
+        bail!("no cgroup hierarchy is mounted under {CGROUP_ROOT}");
+    }
+    Ok(mounts
+        .into_iter()
+        .map(|(mount_point, controllers, unified)| Hierarchy {
+            dir: mount_point.join(&relative),
+            controllers,
+            mount_point,
+            unified,
+        })
+        .collect())
+}
+
+/// `path` without its leading `/`, to join under a mount point. Validation refuses `..`
+/// and paths naming a root; this refuses them again, since a mistake here would hand the
+/// whole host to the caller.
+pub fn relative(path: &Path) -> Result<PathBuf> {
+    crate::spec::cgroups::check_path(path)?;
+    if path.as_os_str().is_empty() {
+        bail!("linux.cgroupsPath is empty");
+    }
+    Ok(path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect())
+}
+
+/// Mount points of the cgroup hierarchies under /sys/fs/cgroup, from one read of
+/// mountinfo: (mount point, v1 controllers, is cgroup2).
+fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
+    let mountinfo = crate::sys::read_to_string("/proc/self/mountinfo")?;
+    let mut found: Vec<(PathBuf, Vec<String>, bool)> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((before, after)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut fields = after.split_whitespace();
+        let fstype = fields.next().unwrap_or_default();
+        let super_options = fields.nth(1).unwrap_or_default();
+        let Some(mount_point) = before.split_whitespace().nth(4).map(unescape) else {
+            continue;
+        };
+        let mount_point = PathBuf::from(mount_point);
+        if !mount_point.starts_with(CGROUP_ROOT) {
+            continue;
+        }
+        let entry = match fstype {
+            "cgroup" => {
+                let controllers: Vec<String> = super_options
+                    .split(',')
+                    .filter(|o| CONTROLLERS.contains(o))
+                    .map(str::to_string)
+                    .collect();
+                if controllers.is_empty() {
+                    continue;
+                }
+                (mount_point, controllers, false)
+            }
+            "cgroup2" => (mount_point, Vec::new(), true),
+            _ => continue,
+        };
+        // A hierarchy mounted twice is still one hierarchy.
+        if !found
+            .iter()
+            .any(|(m, c, u)| *m == entry.0 || (*u == entry.2 && *c == entry.1))
+        {
+            found.push(entry);
+        }
+    }
+    Ok(found)
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Refuses a container directory that is already in use: one holding processes (they
+/// would become the container's, and its delete would kill them), or one that is frozen,
+/// itself or through an ancestor (the init would block in it for ever).
+pub fn check_usable(hierarchies: &[Hierarchy]) -> Result<()> {
+    for hierarchy in hierarchies {
+        let dir = &hierarchy.dir;
+        if dir.is_dir() {
+            let mut pids = Vec::new();
+            collect_pids(dir, &mut pids)?;
+            if !pids.is_empty() {
+                bail!(
+                    "linux.cgroupsPath: cgroup {} already holds processes ({}); a container \
+                     needs a cgroup of its own",
+                    dir.display(),
+                    pids.len()
+                );
+            }
+        }
+        if let Some(frozen) = frozen_level(hierarchy) {
+            bail!(
+                "linux.cgroupsPath: cgroup {} is unexpectedly frozen ({})",
+                dir.display(),
+                frozen.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The nearest existing level of the container's directory (itself or an ancestor below
+/// the mount point) if it is frozen or freezing.
+fn frozen_level(hierarchy: &Hierarchy) -> Option<PathBuf> {
+    let level = hierarchy
+        .dir
+        .ancestors()
+        .take_while(|a| *a != hierarchy.mount_point)
+        .find(|a| a.is_dir())?;
+    let read = |file: &str| std::fs::read_to_string(level.join(file)).ok();
+    let frozen = if hierarchy.unified {
+        read("cgroup.events").is_some_and(|events| events.lines().any(|l| l.trim() == "frozen 1"))
+    } else if hierarchy.has("freezer") {
+        let state = read("freezer.state").unwrap_or_default();
+        let parent = read("freezer.parent_freezing").unwrap_or_default();
+        matches!(state.trim(), "FROZEN" | "FREEZING") || parent.trim() == "1"
+    } else {
+        false
+    };
+    frozen.then(|| level.to_path_buf())
+}
+
+/// The directories to make for the container, in every hierarchy, parents first: each
+/// missing level between the mount point and the container's directory.
+pub fn missing_dirs(hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    for hierarchy in hierarchies {
+        let mut levels: Vec<&Path> = hierarchy
+            .dir
+            .ancestors()
+            .take_while(|a| *a != hierarchy.mount_point)
+            .filter(|a| !a.exists())
+            .collect();
+        levels.reverse();
+        missing.extend(levels.into_iter().map(Path::to_path_buf));
+    }
+    missing
+}
+
+/// Makes each of `dirs` (parents first). One that appeared meanwhile was made by someone
+/// else: refused, since skiff could neither remove it nor trust what is in it.
+pub fn make(dirs: &[PathBuf]) -> Result<()> {
+    for dir in dirs {
+        match std::fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+                "linux.cgroupsPath: cgroup {} was created by someone else while this \
+                 container was being created",
+                dir.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Moves `pid` into `dir`.
+pub fn join(dir: &Path, pid: i32) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    std::fs::write(&procs, pid.to_string())
+        .with_context(|| format!("writing {pid} to {}", procs.display()))
+}
+
+/// Every process in `dir` and below it.
+pub fn collect_pids(dir: &Path, pids: &mut Vec<i32>) -> Result<()> {
+    let procs = dir.join("cgroup.procs");
+    let text =
+        std::fs::read_to_string(&procs).with_context(|| format!("reading {}", procs.display()))?;
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+    {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            collect_pids(&entry.path(), pids)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the directories skiff made, children first. A container directory skiff made
+/// is removed with any cgroups the container made below it; an intermediate level that
+/// now holds someone else's cgroup is left alone.
+pub fn remove_made(made: &[PathBuf], leaves: &[PathBuf]) -> Result<()> {
+    for dir in made.iter().rev() {
+        if leaves.contains(dir) {
+            remove_tree(dir)?;
+            continue;
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Removes a cgroup and any children nested processes made, retrying while the kernel
+/// still counts exiting tasks.
+fn remove_tree(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            remove_tree(&entry.path())?;
+        }
+    }
+    let mut pause = Duration::from_micros(500);
+    for _ in 0..40 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
+        }
+    }
+    std::fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+/// Whether `dir` lies strictly below one of the host's hierarchy roots: the only kind of
+/// directory a record may name for skiff to act on.
+pub fn is_below_a_root(dir: &Path) -> bool {
+    let Ok(mounts) = mounted() else {
+        return false;
+    };
+    mounts.iter().any(|(mount_point, _, _)| {
+        dir.strip_prefix(mount_point).is_ok_and(|rest| {
+            rest.components().all(|c| matches!(c, Component::Normal(_)))
+                && rest.components().next().is_some()
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_refuses_what_validation_refuses() {
+        for bad in ["/", "", "a/..", "/a/../..", "//", "/."] {
+            assert!(relative(Path::new(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(relative(Path::new("/a/./b")).unwrap(), PathBuf::from("a/b"));
+    }
+
+    #[test]
+    fn missing_levels_are_listed_parents_first() {
+        let hierarchy = Hierarchy {
+            controllers: vec![],
+            mount_point: PathBuf::from("/nonexistent-skiff-test"),
+            dir: PathBuf::from("/nonexistent-skiff-test/a/b"),
+            unified: true,
+        };
+        assert_eq!(
+            missing_dirs(&[hierarchy]),
+            vec![
+                PathBuf::from("/nonexistent-skiff-test/a"),
+                PathBuf::from("/nonexistent-skiff-test/a/b")
+            ]
+        );
+    }
+
+    #[test]
+    fn mount_roots_are_not_below_a_root() {
+        assert!(!is_below_a_root(Path::new("/sys/fs/cgroup")));
+        assert!(!is_below_a_root(Path::new("/tmp/x")));
+        for (mount_point, _, _) in mounted().unwrap() {
+            assert!(!is_below_a_root(&mount_point));
+            assert!(!is_below_a_root(&mount_point.join("a/../..")));
+            assert!(is_below_a_root(&mount_point.join("skiff-test-x")));
+        }
+    }
+}
