@@ -1025,3 +1025,139 @@ pub fn run_ok(rt: &Runtime, b: &Bundle) -> String {
     c.assert_nothing_left();
     out.stdout
 }
+
+// ---------------------------------------------------------------------------
+// Cgroup ownership and crash safety
+// ---------------------------------------------------------------------------
+
+/// Every hierarchy under /sys/fs/cgroup a container's directory could be left in,
+/// cgroup2's `unified` included.
+pub const ALL_HIERARCHIES: &[&str] = &[
+    "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
+    "unified",
+];
+
+/// The directories named `cgroup` (a `/skiff-test-...` path) that exist in any hierarchy.
+pub fn cgroup_dirs_left(cgroup: &str) -> Vec<String> {
+    ALL_HIERARCHIES
+        .iter()
+        .map(|h| format!("/sys/fs/cgroup/{h}{cgroup}"))
+        .filter(|p| Path::new(p).exists())
+        .collect()
+}
+
+/// PIDs of live (non-zombie) processes whose command line contains `needle`.
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.contains(needle) && !pid_gone(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A `sleep` the test itself started, killed and reaped on drop.
+pub struct Sleeper {
+    pub child: Child,
+}
+
+impl Sleeper {
+    pub fn start() -> Sleeper {
+        let child = Command::new("sleep")
+            .arg("300")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning sleep");
+        Sleeper { child }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A cgroup the test made itself in one hierarchy (`/sys/fs/cgroup/<hierarchy><path>`),
+/// thawed, emptied of the test's own processes and removed on drop.
+pub struct TestCgroup {
+    pub dir: PathBuf,
+}
+
+impl TestCgroup {
+    pub fn new(hierarchy: &str, path: &str) -> TestCgroup {
+        assert!(
+            path.starts_with("/skiff-test-"),
+            "test cgroups live under /skiff-test-"
+        );
+        let dir = PathBuf::from(format!("/sys/fs/cgroup/{hierarchy}{path}"));
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        TestCgroup { dir }
+    }
+
+    pub fn add(&self, pid: i32) {
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("moving {pid} into {}: {e}", self.dir.display()));
+    }
+
+    pub fn write(&self, file: &str, value: &str) {
+        fs::write(self.dir.join(file), value)
+            .unwrap_or_else(|e| panic!("writing {value} to {}/{file}: {e}", self.dir.display()));
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.dir.join("freezer.state"), "THAWED");
+        let _ = fs::write(self.dir.join("cgroup.freeze"), "0");
+        remove_cgroup_tree(&self.dir);
+    }
+}
+
+/// SIGKILLs what is in a test-made cgroup tree and removes it, children first.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                remove_cgroup_tree(&entry.path());
+            }
+        }
+    }
+    for _ in 0..100 {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
