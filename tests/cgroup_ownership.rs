@@ -160,6 +160,8 @@ fn intermediate_levels_skiff_made_are_removed_and_others_kept() {
     let nested = format!("{parent}/a/b");
     b.set("/linux/cgroupsPath", json!(nested));
     let kept = TestCgroup::new("pids", &parent);
+    // Whatever a failing build leaves below the test's own parent, in every hierarchy.
+    let _cleanup = CgroupCleanup(parent.clone());
     let c = rt.container(&b);
     c.create(&[]).assert_ok();
     let state: serde_json::Value =

@@ -1161,3 +1161,21 @@ fn remove_cgroup_tree(dir: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Removes a test's `/skiff-test-...` cgroup tree from every hierarchy on drop (after the
+/// processes in it are killed), whoever made its levels.
+pub struct CgroupCleanup(pub String);
+
+impl Drop for CgroupCleanup {
+    fn drop(&mut self) {
+        if !self.0.starts_with("/skiff-test-") {
+            return;
+        }
+        for hierarchy in ALL_HIERARCHIES {
+            let dir = PathBuf::from(format!("/sys/fs/cgroup/{hierarchy}{}", self.0));
+            if dir.exists() {
+                remove_cgroup_tree(&dir);
+            }
+        }
+    }
+}
