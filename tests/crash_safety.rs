@@ -158,3 +158,62 @@ fn delete_force_racing_creates_never_leaves_half_a_container() {
         );
     }
 }
+
+#[test]
+fn state_reports_creating_while_the_creator_lives_and_stopped_once_it_is_dead() {
+    let rt = Runtime::new("creating");
+    let b = Bundle::new("creating");
+    let _cleanup = CgroupCleanup(b.cgroup.clone());
+    let id = b.name.clone();
+    let state_file = rt.root.join(&id).join("state.json");
+    let signal = |pid: i32, signal| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    };
+    use nix::sys::signal::Signal::{SIGKILL, SIGSTOP};
+    // Stop the create as soon as its record appears; retry if it finished first.
+    let mut caught = false;
+    for _ in 0..50 {
+        let mut create = rt.spawn_with(
+            true,
+            &["create", "--bundle", b.dir_str(), &id],
+            Stdio3::Null,
+        );
+        while !state_file.exists() && !create.has_exited() {
+            std::hint::spin_loop();
+        }
+        signal(create.pid(), SIGSTOP);
+        let status = rt
+            .try_state(&id)
+            .map(|s| s["status"].as_str().unwrap_or_default().to_string());
+        if status.as_deref() == Some("creating") {
+            let listed = rt.list();
+            let entry = listed
+                .iter()
+                .find(|c| c["id"] == id.as_str())
+                .expect("listed");
+            assert_eq!(entry["status"], "creating");
+            signal(create.pid(), SIGKILL);
+            while !create.has_exited() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let state = rt.try_state(&id).expect("the record outlives its creator");
+            assert_eq!(
+                state["status"], "stopped",
+                "a dead creator's leftovers are stopped"
+            );
+            // Being stopped, a plain delete removes them.
+            rt.exec(&["delete", &id]).assert_ok();
+            let left = leftovers(&rt, &id, &b.cgroup, b.dir_str());
+            assert!(left.is_empty(), "left: {left:#?}");
+            caught = true;
+            break;
+        }
+        signal(create.pid(), SIGKILL);
+        drop(create);
+        rt.exec(&["delete", "--force", &id]).assert_ok();
+    }
+    assert!(
+        caught,
+        "never caught the create between publishing its record and finishing"
+    );
+}
