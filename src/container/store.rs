@@ -290,4 +290,72 @@ mod tests {
             assert!(err.contains("invalid container id"), "{id:?}: {err}");
         }
     }
+
+    fn record(id: &str) -> Record {
+        Record {
+            id: id.to_string(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: PathBuf::from("/b"),
+            rootfs: PathBuf::from("/b/rootfs"),
+            created: String::new(),
+            annotations: Default::default(),
+            creator: None,
+            cgroup: None,
+        }
+    }
+
+    fn scratch_root(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("skiff-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn a_published_directory_has_its_record_and_the_id_is_taken_once() {
+        let root = scratch_root("publish");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        assert_eq!(dir.path, root.join("a"));
+        assert_eq!(load(&root, "a").unwrap().id, "a");
+        let err = ContainerDir::create(&root, "a", &record("a"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        // Nothing but the container is left in the root: no temporary directories.
+        let names: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a")]);
+        dir.remove().unwrap();
+        assert!(!root.join("a").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_existing_empty_directory_is_not_replaced() {
+        let root = scratch_root("empty");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
+        let leftover = ContainerDir::open_leftover(&root, "a")
+            .unwrap()
+            .expect("leftover");
+        leftover.remove().unwrap();
+        assert!(ContainerDir::open_leftover(&root, "a").unwrap().is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn temporary_directories_of_dead_creators_are_removed() {
+        let root = scratch_root("abandoned");
+        let dead = root.join(format!("{CREATING_PREFIX}{}", i32::MAX));
+        let alive = root.join(format!("{CREATING_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&alive).unwrap();
+        remove_abandoned(&root);
+        assert!(!dead.exists());
+        assert!(alive.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
