@@ -285,18 +285,24 @@ fn remove_tree(dir: &Path) -> Result<()> {
     std::fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
 }
 
-/// Whether `dir` lies strictly below one of the host's hierarchy roots: the only kind of
-/// directory a record may name for skiff to act on.
-pub fn is_below_a_root(dir: &Path) -> bool {
-    let Ok(mounts) = mounted() else {
-        return false;
-    };
-    mounts.iter().any(|(mount_point, _, _)| {
-        dir.strip_prefix(mount_point).is_ok_and(|rest| {
-            rest.components().all(|c| matches!(c, Component::Normal(_)))
-                && rest.components().next().is_some()
+/// The host's hierarchy roots, to check recorded directories against.
+pub struct Roots(Vec<PathBuf>);
+
+impl Roots {
+    pub fn of_host() -> Result<Roots> {
+        Ok(Roots(mounted()?.into_iter().map(|(m, _, _)| m).collect()))
+    }
+
+    /// Whether `dir` lies strictly below one of the roots: the only kind of directory a
+    /// record may name for skiff to act on.
+    pub fn are_above(&self, dir: &Path) -> bool {
+        self.0.iter().any(|mount_point| {
+            dir.strip_prefix(mount_point).is_ok_and(|rest| {
+                rest.components().all(|c| matches!(c, Component::Normal(_)))
+                    && rest.components().next().is_some()
+            })
         })
-    })
+    }
 }
 
 #[cfg(test)]
@@ -330,12 +336,13 @@ mod tests {
 
     #[test]
     fn mount_roots_are_not_below_a_root() {
-        assert!(!is_below_a_root(Path::new("/sys/fs/cgroup")));
-        assert!(!is_below_a_root(Path::new("/tmp/x")));
+        let roots = Roots::of_host().unwrap();
+        assert!(!roots.are_above(Path::new("/sys/fs/cgroup")));
+        assert!(!roots.are_above(Path::new("/tmp/x")));
         for (mount_point, _, _) in mounted().unwrap() {
-            assert!(!is_below_a_root(&mount_point));
-            assert!(!is_below_a_root(&mount_point.join("a/../..")));
-            assert!(is_below_a_root(&mount_point.join("skiff-test-x")));
+            assert!(!roots.are_above(&mount_point));
+            assert!(!roots.are_above(&mount_point.join("a/../..")));
+            assert!(roots.are_above(&mount_point.join("skiff-test-x")));
         }
     }
 }

@@ -103,8 +103,9 @@ impl Cgroup {
     /// The cgroup a recorded container has. A record naming a directory that is not
     /// strictly below a hierarchy's root is refused: skiff never acts on a root.
     pub fn from_record(record: &CgroupRecord, id: &str) -> Result<Cgroup> {
+        let roots = hierarchy::Roots::of_host()?;
         for dir in record.dirs.iter().chain(&record.made) {
-            if !hierarchy::is_below_a_root(dir) {
+            if !roots.are_above(dir) {
                 bail!(
                     "the state of container {id:?} names cgroup {}, which is not below a \
                      cgroup hierarchy's root: refusing to touch it",
