@@ -265,6 +265,16 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// Removes the directories skiff made without signalling anyone: the undo of a create
+    /// that failed before any of its processes were placed.
+    pub fn remove_unused(&self) -> Result<()> {
+        if self.record.driver == Driver::Systemd {
+            return self.remove();
+        }
+        hierarchy::remove_made(&self.record.made, &self.record.dirs)
+            .context("removing the container's cgroup")
+    }
+
     /// Kills whatever is left in the container's directories and removes the directories
     /// skiff made; a pre-existing cgroup the config named is left in place.
     pub fn remove(&self) -> Result<()> {

@@ -63,7 +63,11 @@ impl Drop for Undo {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         }
         if let Some(cgroup) = &self.cgroup {
-            let _ = cgroup.remove();
+            // Before the init exists nothing in the cgroup is the container's.
+            let _ = match self.pid {
+                Some(_) => cgroup.remove(),
+                None => cgroup.remove_unused(),
+            };
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
