@@ -163,7 +163,14 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // Set up. Once the parent has recorded that, the init outlives it and waits to be
     // started; a parent killed before then takes the init with it.
     channel.send(&Message::Ready)?;
-    channel.expect(Message::Recorded, "the parent to record the container")?;
+    if channel
+        .expect(Message::Recorded, "the parent to record the container")
+        .is_err()
+    {
+        // The parent failed (and says why) or was killed before recording the container:
+        // it must not outlive it, and has nothing to add.
+        std::process::exit(1);
+    }
     nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
     channel.send(&Message::Detached)?;
     wait_for_start(&setup.gate, channel)?;
