@@ -5,6 +5,7 @@ mod delete;
 mod kill;
 mod list;
 mod run;
+mod signals;
 mod spec;
 mod start;
 mod state;
@@ -99,7 +100,7 @@ pub fn main() -> Result<i32> {
     };
     match command {
         Command::Spec(args) => spec::run(args).map(|()| 0),
-        Command::Create(args) => create::run(&global, args).map(|()| 0),
+        Command::Create(args) => create::run(&global, args),
         Command::Start(args) => start::run(&global, args).map(|()| 0),
         Command::Run(args) => run::run(&global, args),
         Command::State(args) => state::run(&global, args).map(|()| 0),
