@@ -71,12 +71,13 @@ pub fn attach_stdio(pty: &Pty) -> Result<()> {
 }
 
 /// Relays between the caller's stdio and the pty master until the master hangs up or
-/// `done()` says the container has exited. Puts a terminal stdin in raw mode and restores it.
+/// `on_signal()` says the container has exited; returns which (true: exited). Puts a
+/// terminal stdin in raw mode and restores it.
 pub fn relay(
     master: &OwnedFd,
     mut on_signal: impl FnMut() -> Result<bool>,
     signal_fd: &impl AsFd,
-) -> Result<()> {
+) -> Result<bool> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::termios;
     let stdin = std::io::stdin();
@@ -87,7 +88,7 @@ pub fn relay(
         termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw).context("raw mode")?;
         let _ = sys::copy_window_size(&stdin, master);
     }
-    let result = (|| -> Result<()> {
+    let result = (|| -> Result<bool> {
         let mut buffer = [0u8; 8192];
         let mut stdin_open = true;
         loop {
@@ -106,11 +107,12 @@ pub fn relay(
             let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
             if ready(&fds[1]) && on_signal()? {
                 drain(master, &mut buffer);
-                return Ok(());
+                return Ok(true);
             }
             if ready(&fds[0]) {
                 match nix::unistd::read(master, &mut buffer) {
-                    Ok(0) | Err(nix::errno::Errno::EIO) => return Ok(()),
+                    // Hung up: the container closed its terminal, it may still be running.
+                    Ok(0) | Err(nix::errno::Errno::EIO) => return Ok(false),
                     Ok(n) => write_all(&std::io::stdout(), &buffer[..n])?,
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(e).context("reading the pty"),

@@ -1,9 +1,7 @@
 //! Command-line surface: spec, --version, --log/--log-format, global flags.
 //!
 //! SKIFF-SPECIFIC (fail against runc by design):
-//! - `version_output` ("skiff version" line),
-//! - `spec_defaults` and `spec_default_config_runs` (skiff's spec has
-//!   process.terminal=false; runc's has true).
+//! - `version_output` ("skiff version" line).
 //!
 //! The other tests pass against runc.
 
@@ -57,8 +55,8 @@ fn spec_defaults() {
     let rt = Runtime::new("specdef");
     let (_, v) = written_spec(&rt, "b", &[]);
     assert_eq!(
-        v["process"]["terminal"], false,
-        "skiff's spec: terminal=false"
+        v["process"]["terminal"], true,
+        "runc's template asks for a terminal"
     );
     assert_eq!(v["process"]["args"], json!(["sh"]));
     assert_eq!(v["root"]["path"], "rootfs");
@@ -155,17 +153,20 @@ fn spec_rootless() {
 
 #[test]
 fn spec_default_config_runs() {
-    // The unmodified spec (plus the mandatory cgroupsPath) runs `sh` with
-    // stdin at EOF, which exits 0.
+    // The template, with only the mandatory cgroupsPath and a command that ends, runs
+    // in the foreground on the terminal it asks for (relayed to the runtime's stdout).
     let rt = Runtime::new("specrun");
     let b = Bundle::new("specrun");
     let (dir, mut v) = written_spec(&rt, "bundle", &[]);
     build_rootfs(&dir.join("rootfs"));
     v["linux"]["cgroupsPath"] = json!(b.cgroup);
+    v["process"]["args"] = json!(["sh", "-c", "tty && echo on-a-terminal"]);
     fs::write(dir.join("config.json"), v.to_string()).unwrap();
     let c = rt.container(&b);
     let out = rt.exec(&["run", "--bundle", dir.to_str().unwrap(), &c.id]);
     out.assert_ok();
+    assert!(out.stdout.contains("/dev/pts/0"), "{:?}", out.stdout);
+    assert!(out.stdout.contains("on-a-terminal"), "{:?}", out.stdout);
     assert_nothing_left(&rt, &c.id, &b.cgroup, &dir, None);
 }
 

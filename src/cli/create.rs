@@ -53,7 +53,17 @@ impl CreateArgs {
     }
 }
 
-pub fn run(global: &Global, args: Args) -> Result<()> {
-    create(&args.common.options(global, &args.id), Launch::Later)?;
-    Ok(())
+/// Creates the container; a signal that would end skiff meanwhile removes it again and
+/// becomes the exit status (128+N), instead of leaving a half-made container behind.
+pub fn run(global: &Global, args: Args) -> Result<i32> {
+    let signals = super::signals::take_over()?;
+    let created = create(&args.common.options(global, &args.id), Launch::Later)?;
+    let early = super::signals::drain(&signals)?;
+    if let Some(&ending) = early
+        .iter()
+        .find(|&&signal| super::signals::ends_a_process(signal))
+    {
+        return super::signals::abandon(created, &global.root, &args.id, ending);
+    }
+    Ok(0)
 }

@@ -52,25 +52,57 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             }
         }
         ListFormat::Table => {
-            println!(
-                "{:<12}{:<12}{:<12}{:<12}{:<33}OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            );
+            let mut lines = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
             for (record, status, owner) in &rows {
                 let report = record.report(*status, owner);
-                println!(
-                    "{:<12}{:<12}{:<12}{:<12}{:<33}{}",
-                    report.id,
-                    report.pid,
-                    report.status,
-                    report.bundle.display(),
-                    report.created,
-                    owner
-                );
+                lines.push(vec![
+                    report.id.to_string(),
+                    report.pid.to_string(),
+                    report.status.to_string(),
+                    report.bundle.display().to_string(),
+                    report.created.to_string(),
+                    owner.clone(),
+                ]);
             }
+            print!("{}", align_columns(&lines));
         }
     }
     Ok(())
+}
+
+/// runc's table layout (a Go tabwriter with minimum width 12 and padding 3): every column
+/// but the last is as wide as its widest cell plus 3, and at least 12, so long IDs and
+/// bundle paths never push the columns out of line.
+fn align_columns(lines: &[Vec<String>]) -> String {
+    const MIN_WIDTH: usize = 12;
+    const PADDING: usize = 3;
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns.saturating_sub(1))
+        .map(|column| {
+            lines
+                .iter()
+                .filter_map(|line| line.get(column))
+                .map(|cell| cell.chars().count() + PADDING)
+                .fold(MIN_WIDTH, usize::max)
+        })
+        .collect();
+    let mut text = String::new();
+    for line in lines {
+        for (column, cell) in line.iter().enumerate() {
+            match widths.get(column) {
+                Some(&width) if column + 1 < line.len() => {
+                    text.push_str(cell);
+                    let used = cell.chars().count();
+                    text.extend(std::iter::repeat_n(' ', width - used));
+                }
+                _ => text.push_str(cell),
+            }
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// The name /etc/passwd gives `uid`, or the number. Read directly: skiff is linked
@@ -92,6 +124,29 @@ fn passwd_name(passwd: &str, uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cells(line: &[&str]) -> Vec<String> {
+        line.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn short_cells_get_the_minimum_width() {
+        let text = align_columns(&[cells(&["ID", "PID", "OWNER"]), cells(&["a", "1", "root"])]);
+        assert_eq!(
+            text,
+            "ID          PID         OWNER\na           1           root\n"
+        );
+    }
+
+    #[test]
+    fn a_long_cell_widens_its_whole_column() {
+        let long = "x".repeat(40);
+        let text = align_columns(&[cells(&["ID", "PID", "OWNER"]), cells(&[&long, "1", "root"])]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].find("PID"), Some(43));
+        assert_eq!(lines[1].find(" 1 ").map(|i| i + 1), Some(43));
+        assert!(lines[1].ends_with("1           root"));
+    }
 
     #[test]
     fn finds_names_by_uid() {

@@ -1,6 +1,5 @@
 use anyhow::{Context, Result};
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
@@ -27,6 +26,9 @@ pub struct Args {
 
 /// Runs the container; in the foreground, returns its exit status (128+N if killed by N).
 pub fn run(global: &Global, args: Args) -> Result<i32> {
+    // Signals to `skiff run` are meant for the container. Taken over before anything is
+    // made, so none is lost and none ends skiff half-way through the create.
+    let signals = super::signals::take_over()?;
     let options = args.common.options(global, &args.id);
     let foreground_terminal = !args.detach && args.common.console_socket.is_none();
     let created = create(
@@ -35,29 +37,29 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
             foreground_terminal,
         },
     )?;
+    // One that came during the create is answered now: an ending one means the container
+    // is not wanted any more (started, its program might not even have its handlers yet).
+    let early = super::signals::drain(&signals)?;
+    if let Some(&ending) = early
+        .iter()
+        .find(|&&signal| super::signals::ends_a_process(signal))
+    {
+        return super::signals::abandon(created, &global.root, &args.id, ending);
+    }
+    created.channel.send(&Message::Start)?;
     if args.detach {
-        created.channel.send(&Message::Start)?;
         return Ok(0);
     }
-    // Signals to `skiff run` are meant for the container: take them through a signalfd
-    // (blocked before the start, so none is lost) and pass them on.
-    let mut forwarded = SigSet::all();
-    for synchronous in [
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-        Signal::SIGTRAP,
-    ] {
-        forwarded.remove(synchronous);
+    for &signal in &early {
+        if !matches!(signal, libc::SIGCHLD | libc::SIGWINCH) {
+            let _ = crate::sys::send_signal(created.pid, signal);
+        }
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
-        .context("blocking signals to forward")?;
-    let signals = SignalFd::with_flags(&forwarded, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    created.channel.send(&Message::Start)?;
 
     let init = Pid::from_raw(created.pid);
-    let mut exit_code = None;
+    // The init may have exited before its SIGCHLD could be seen as such.
+    let mut exit_code = reap(init)?;
+    let mut exited = exit_code.is_some();
     let mut on_signal = || -> Result<bool> {
         // One signal per wake-up: poll reports the signalfd readable again if more wait.
         if let Some(info) = signals.read_signal().context("reading signalfd")? {
@@ -72,25 +74,23 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
                     let _ = crate::sys::copy_window_size(&std::io::stdin(), master);
                 }
             } else {
+                // The init is our unreaped child: its PID cannot have been reused.
                 let _ = crate::sys::send_signal(created.pid, signo);
             }
         }
         Ok(false)
     };
-    // The init may have exited before the signalfd existed.
-    if let Some(code) = reap(init)? {
-        exit_code = Some(code);
-    } else if let Some(master) = &created.terminal {
-        terminal::relay(master, &mut on_signal, &signals)?;
-    } else {
-        while !on_signal()? {
-            wait_readable(&signals)?;
+    if !exited {
+        if let Some(master) = &created.terminal {
+            exited = terminal::relay(master, &mut on_signal, &signals)?;
         }
     }
-    let code = match exit_code {
-        Some(code) => code,
-        None => wait_exit(init)?,
-    };
+    // The container may live on after its terminal hung up: keep forwarding until it exits.
+    while !exited {
+        wait_readable(&signals)?;
+        exited = on_signal()?;
+    }
+    let code = exit_code.context("the container's exit status")?;
     if !args.keep {
         let dir = crate::container::store::ContainerDir::open(&global.root, &args.id)?;
         crate::container::delete::remove(dir, &created.cgroup)?;
@@ -114,15 +114,5 @@ fn reap(init: Pid) -> Result<Option<i32>> {
         WaitStatus::Exited(_, code) => Ok(Some(code)),
         WaitStatus::Signaled(_, signal, _) => Ok(Some(128 + signal as i32)),
         _ => Ok(None),
-    }
-}
-
-fn wait_exit(init: Pid) -> Result<i32> {
-    loop {
-        match waitpid(init, None).context("waiting for the container")? {
-            WaitStatus::Exited(_, code) => return Ok(code),
-            WaitStatus::Signaled(_, signal, _) => return Ok(128 + signal as i32),
-            _ => continue,
-        }
     }
 }

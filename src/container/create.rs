@@ -230,6 +230,13 @@ fn console_for(
     launch: Launch,
 ) -> Result<(ConsoleTarget, Option<OwnedFd>)> {
     if !terminal {
+        // A caller that passes a socket waits on it for a pty that would never come.
+        if let Some(path) = socket {
+            anyhow::bail!(
+                "--console-socket {} given, but process.terminal is false: no terminal to send",
+                path.display()
+            );
+        }
         return Ok((ConsoleTarget::None, None));
     }
     if let Some(path) = socket {

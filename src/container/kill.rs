@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::state::Status;
+use super::state::{self, Record, Status};
 use super::store;
 use crate::cgroups::Cgroup;
 use crate::sys;
@@ -25,8 +25,27 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool, _systemd: bool) -> Re
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running => {}
     }
-    sys::send_signal(record.pid, signal)
-        .with_context(|| format!("sending signal {signal} to {}", record.pid))
+    signal_init(&record, signal)
+}
+
+/// Signals the recorded init through a pidfd: once the descriptor is open and the start
+/// time behind it checked, the signal can only reach that process, never one that was
+/// given its PID after it exited.
+fn signal_init(record: &Record, signal: i32) -> Result<()> {
+    let not_running = || anyhow::anyhow!("container {:?} is not running", record.id);
+    let pidfd = match sys::pidfd::open(record.pid) {
+        Ok(pidfd) => pidfd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(not_running()),
+        Err(e) => return Err(e).with_context(|| format!("opening a pidfd for {}", record.pid)),
+    };
+    if !state::process_is_alive(record.pid, record.pid_start_time) {
+        return Err(not_running());
+    }
+    match sys::pidfd::send_signal(&pidfd, signal) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running()),
+        Err(e) => Err(e).with_context(|| format!("sending signal {signal} to {}", record.pid)),
+    }
 }
 
 /// Signals every process in the container's cgroup, including any that left the init's

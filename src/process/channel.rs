@@ -1,6 +1,7 @@
-//! The parent ↔ init conversation: a SOCK_SEQPACKET socketpair carrying one small message per
-//! packet. Each side closes the other's end, so a side that dies is seen as end-of-file,
-//! never as a hang.
+//! The parent ↔ init conversation: a SOCK_SEQPACKET socketpair carrying JSON messages, each
+//! framed as one or more packets (a failure report can be longer than any one packet).
+//! Each side closes the other's end, so a side that dies is seen as end-of-file, never as
+//! a hang.
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -30,9 +31,16 @@ pub enum Message {
     Failed(String),
 }
 
-/// The largest message: failure reports are cut to fit, everything else is a few bytes.
-/// Kept small because the receive buffer is zero-filled each time.
-const MAX_MESSAGE: usize = 4096;
+/// The size of one packet: a frame byte, then up to `PACKET - 1` bytes of the message.
+/// Kept small because the receive buffer is zero-filled each time; every message but a
+/// failure report fits in one.
+const PACKET: usize = 4096;
+/// Frame byte of a packet that more of the same message follows.
+const MORE: u8 = b'+';
+/// Frame byte of a message's last (or only) packet.
+const LAST: u8 = b'.';
+/// The longest message accepted, so a runaway sender cannot exhaust the receiver's memory.
+const MAX_MESSAGE: usize = 16 << 20;
 
 pub struct Channel {
     fd: OwnedFd,
@@ -52,32 +60,50 @@ pub fn pair() -> Result<(Channel, Channel)> {
 
 impl Channel {
     pub fn send(&self, message: &Message) -> Result<()> {
-        let mut bytes = serde_json::to_vec(message).context("encoding a message")?;
+        let bytes = serde_json::to_vec(message).context("encoding a message")?;
         if bytes.len() > MAX_MESSAGE {
-            if let Message::Failed(reason) = message {
-                let mut cut = MAX_MESSAGE / 2;
-                while !reason.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                let shorter = Message::Failed(format!("{}...", &reason[..cut]));
-                bytes = serde_json::to_vec(&shorter).context("encoding a message")?;
-            }
+            bail!("a message of {} bytes is too long to send", bytes.len());
         }
-        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
-            .context("sending to the other side of the parent/init channel")?;
+        let mut chunks = bytes.chunks(PACKET - 1).peekable();
+        let mut packet = Vec::with_capacity(PACKET);
+        while let Some(chunk) = chunks.next() {
+            packet.clear();
+            packet.push(if chunks.peek().is_some() { MORE } else { LAST });
+            packet.extend_from_slice(chunk);
+            send(self.fd.as_raw_fd(), &packet, MsgFlags::MSG_NOSIGNAL)
+                .context("sending to the other side of the parent/init channel")?;
+        }
         Ok(())
     }
 
     /// Waits for the next message; `None` when the other side has closed its end (exited).
     pub fn receive(&self) -> Result<Option<Message>> {
-        let mut buffer = [0u8; MAX_MESSAGE];
+        let mut buffer = [0u8; PACKET];
+        let mut message = Vec::new();
         loop {
-            match recv(self.fd.as_raw_fd(), &mut buffer, MsgFlags::empty()) {
-                Ok(0) => return Ok(None),
+            // MSG_TRUNC: the packet's real length, so an oversized one is an error, not a
+            // silently cut message.
+            match recv(self.fd.as_raw_fd(), &mut buffer, MsgFlags::MSG_TRUNC) {
+                Ok(0) if message.is_empty() => return Ok(None),
+                Ok(0) => bail!("the other side of the parent/init channel closed mid-message"),
+                Ok(n) if n > PACKET => {
+                    bail!("a packet of {n} bytes on the parent/init channel is too long")
+                }
                 Ok(n) => {
-                    return serde_json::from_slice(&buffer[..n])
-                        .map(Some)
-                        .context("decoding a message from the parent/init channel")
+                    let (frame, chunk) = (buffer[0], &buffer[1..n]);
+                    if message.len() + chunk.len() > MAX_MESSAGE {
+                        bail!("a message on the parent/init channel is over {MAX_MESSAGE} bytes");
+                    }
+                    message.extend_from_slice(chunk);
+                    match frame {
+                        MORE => continue,
+                        LAST => {
+                            return serde_json::from_slice(&message)
+                                .map(Some)
+                                .context("decoding a message from the parent/init channel")
+                        }
+                        other => bail!("unknown frame byte {other:#x} on the parent/init channel"),
+                    }
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 // The other side closed with a message of ours unread. The kernel reports
@@ -172,6 +198,44 @@ mod tests {
             Some(Message::Failed("exec: not found".into()))
         );
         assert_eq!(parent.receive().unwrap(), None);
+    }
+
+    #[test]
+    fn a_long_report_arrives_whole() {
+        let (parent, init) = pair().unwrap();
+        // Longer than the socket's buffer: the sender blocks until the reader catches up.
+        let report: String = (0..100 * 1024)
+            .map(|i| (b'a' + (i % 26) as u8) as char)
+            .collect();
+        let sender = std::thread::spawn(move || {
+            init.send(&Message::Failed(report.clone())).unwrap();
+            init.send(&Message::Ready).unwrap();
+            report
+        });
+        let received = parent.receive().unwrap();
+        let report = sender.join().unwrap();
+        assert_eq!(received, Some(Message::Failed(report)));
+        assert_eq!(parent.receive().unwrap(), Some(Message::Ready));
+    }
+
+    #[test]
+    fn a_report_of_exactly_one_packet_and_one_byte_more() {
+        for extra in [0, 1] {
+            let (parent, init) = pair().unwrap();
+            // `Failed` JSON is {"Failed":"..."}: 14 bytes around the text.
+            let report = "x".repeat(PACKET - 1 - 14 + extra);
+            init.send(&Message::Failed(report.clone())).unwrap();
+            assert_eq!(parent.receive().unwrap(), Some(Message::Failed(report)));
+        }
+    }
+
+    #[test]
+    fn a_sender_dying_mid_message_is_an_error() {
+        let (parent, init) = pair().unwrap();
+        send(init.fd.as_raw_fd(), b"+{\"Fai", MsgFlags::MSG_NOSIGNAL).unwrap();
+        drop(init);
+        let err = parent.receive().unwrap_err();
+        assert!(err.to_string().contains("mid-message"), "{err}");
     }
 
     #[test]

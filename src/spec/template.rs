@@ -1,13 +1,14 @@
 //! The configuration `skiff spec` writes.
 
-/// The configuration `skiff spec` writes: runc's defaults, except that the terminal is off
-/// so the result runs as-is from scripts and tests.
+/// The configuration `skiff spec` writes: runc's template field for field (`terminal: true`
+/// and hostname `runc` included), since scripts and test suites written for runc start from
+/// `runc spec` output and edit it. Only `ociVersion` is skiff's own.
 pub fn template(rootless: bool) -> serde_json::Value {
     let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut config = serde_json::json!({
         "ociVersion": crate::SPEC_VERSION,
         "process": {
-            "terminal": false,
+            "terminal": true,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
@@ -19,7 +20,7 @@ pub fn template(rootless: bool) -> serde_json::Value {
             "noNewPrivileges": true
         },
         "root": {"path": "rootfs", "readonly": true},
-        "hostname": "skiff",
+        "hostname": "runc",
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -57,31 +58,35 @@ pub fn template(rootless: bool) -> serde_json::Value {
     config
 }
 
-/// runc's rootless adjustments: a user namespace mapping the caller, no network namespace,
-/// /sys bound from the host, and no cgroup mount or device rules.
+/// runc's rootless adjustments (its `specconv.ToRootless`): a user namespace mapping the
+/// caller instead of a network namespace, /sys bound from the host, no `gid=`/`uid=` mount
+/// options, and no `resources` at all.
 fn make_rootless(config: &mut serde_json::Value) {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
-    let linux = &mut config["linux"];
-    linux["resources"] = serde_json::json!({});
-    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = serde_json::json!([
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-        {"type": "cgroup"}, {"type": "user"}
-    ]);
-    if let Some(mounts) = config["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
-        for mount in mounts.iter_mut() {
-            if mount["destination"] == "/sys" {
-                *mount = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-            }
-            if mount["destination"] == "/dev/pts" {
-                if let Some(options) = mount["options"].as_array_mut() {
-                    options.retain(|o| o != "gid=5");
-                }
-            }
+    if let Some(linux) = config["linux"].as_object_mut() {
+        linux.remove("resources");
+        linux.insert(
+            "uidMappings".into(),
+            serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]),
+        );
+        linux.insert(
+            "gidMappings".into(),
+            serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]),
+        );
+        let namespaces =
+            ["pid", "ipc", "uts", "mount", "user"].map(|t| serde_json::json!({"type": t}));
+        linux.insert("namespaces".into(), serde_json::json!(namespaces));
+    }
+    for mount in config["mounts"].as_array_mut().into_iter().flatten() {
+        if mount["destination"] == "/sys" {
+            *mount = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        } else if let Some(options) = mount.get_mut("options").and_then(|o| o.as_array_mut()) {
+            options.retain(|o| {
+                !o.as_str()
+                    .is_some_and(|o| o.starts_with("gid=") || o.starts_with("uid="))
+            });
         }
     }
 }

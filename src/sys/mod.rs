@@ -1,6 +1,8 @@
 //! The only place with `unsafe`: one thin wrapper per raw syscall that nix does not cover
 //! the way skiff needs it. Everything above this module is safe Rust.
 
+pub mod pidfd;
+
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
