@@ -11,7 +11,7 @@ pub mod paths;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
@@ -137,9 +137,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .with_context(|| format!("linux.sysctl: writing {value:?} to {}", path.display()))?;
+        write_sysctl(key, value).with_context(|| format!("linux.sysctl: setting {key}"))?;
     }
     for masked in linux
         .and_then(|l| l.masked_paths().as_ref())
@@ -169,6 +167,28 @@ pub fn finish(spec: &Spec) -> Result<()> {
     {
         make_readonly(Path::new("/")).context("making the root read-only")?;
     }
+    Ok(())
+}
+
+/// Writes one (already validated) sysctl through the container's own procfs: the file is
+/// resolved inside the root and must be on a proc filesystem, so an image whose /proc is
+/// not one gets an error instead of a file written somewhere else.
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("opening the container root")?;
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    let file = paths::open(&root, &path, libc::O_WRONLY | libc::O_NOFOLLOW)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let fs = nix::sys::statfs::fstatfs(&file).context("checking the sysctl's filesystem")?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        bail!("{} is not on the container's procfs", path.display());
+    }
+    nix::unistd::write(&file, value.as_bytes())
+        .with_context(|| format!("writing {value:?} to {}", path.display()))?;
     Ok(())
 }
 

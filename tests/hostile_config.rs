@@ -1,0 +1,175 @@
+//! Hostile configs: settings that would reach the host, or that skiff would otherwise
+//! silently ignore, are refused with the field named and leave nothing behind.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::fs;
+
+/// `run` of the bundle fails with an error containing each of `needles`, and leaves
+/// nothing behind.
+#[track_caller]
+fn refused(rt: &Runtime, b: &Bundle, needles: &[&str]) {
+    let c = rt.container(b);
+    let out = c.run(&[]);
+    out.assert_error(needles[0]);
+    for needle in &needles[1..] {
+        assert!(out.stderr.contains(needle), "{needle}: {}", out.stderr);
+    }
+    c.assert_nothing_left();
+}
+
+const LEASE_BREAK_TIME: &str = "/proc/sys/fs/lease-break-time";
+
+/// Puts the host's value back even if a broken runtime changed it.
+struct RestoreHostSysctl {
+    path: &'static str,
+    value: String,
+}
+
+impl Drop for RestoreHostSysctl {
+    fn drop(&mut self) {
+        let _ = fs::write(self.path, &self.value);
+    }
+}
+
+#[test]
+fn host_wide_sysctls_are_refused_and_the_host_is_unchanged() {
+    let rt = Runtime::new("sysctl-host");
+    let mut b = Bundle::new("sysctl-host");
+    let before = fs::read_to_string(LEASE_BREAK_TIME).unwrap();
+    let _restore = RestoreHostSysctl {
+        path: LEASE_BREAK_TIME,
+        value: before.clone(),
+    };
+    let other = (before.trim().parse::<u64>().unwrap() + 7).to_string();
+    b.set("/linux/sysctl", json!({ "fs.lease-break-time": other }));
+    refused(&rt, &b, &["fs.lease-break-time"]);
+    assert_eq!(fs::read_to_string(LEASE_BREAK_TIME).unwrap(), before);
+    for key in [
+        "vm.overcommit_ratio",
+        "kernel.core_pattern",
+        "kernel.shmmaxx",
+    ] {
+        b.set("/linux/sysctl", json!({ key: "1" }));
+        refused(&rt, &b, &[key]);
+    }
+}
+
+#[test]
+fn sysctl_keys_with_path_tricks_are_refused() {
+    let rt = Runtime::new("sysctl-path");
+    let mut b = Bundle::new("sysctl-path");
+    let before = fs::read_to_string(LEASE_BREAK_TIME).unwrap();
+    let _restore = RestoreHostSysctl {
+        path: LEASE_BREAK_TIME,
+        value: before.clone(),
+    };
+    for key in [
+        "net/../fs/lease-break-time",
+        "net.ipv4.conf.all/../../../fs/lease-break-time",
+        "net..ipv4",
+    ] {
+        b.set("/linux/sysctl", json!({ key: "61" }));
+        refused(&rt, &b, &["invalid key"]);
+    }
+    assert_eq!(fs::read_to_string(LEASE_BREAK_TIME).unwrap(), before);
+}
+
+#[test]
+fn net_sysctls_need_a_network_namespace_that_is_not_the_hosts() {
+    let rt = Runtime::new("sysctl-net");
+    let mut b = Bundle::new("sysctl-net");
+    b.set("/linux/sysctl", json!({ "net.ipv4.ip_forward": "1" }));
+    b.remove_namespace("network");
+    refused(&rt, &b, &["net.ipv4.ip_forward", "network"]);
+    // Joining the host's own network namespace by path is no better.
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "network", "path": "/proc/1/ns/net" }))
+    });
+    refused(&rt, &b, &["net.ipv4.ip_forward"]);
+}
+
+#[test]
+fn ipc_and_uts_sysctls_need_their_namespace_and_apply_inside() {
+    let rt = Runtime::new("sysctl-ipc");
+    let mut b = Bundle::new("sysctl-ipc");
+    let host_shmmni = fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let wanted = if host_shmmni.trim() == "1234" {
+        "1235"
+    } else {
+        "1234"
+    };
+    b.set("/linux/sysctl", json!({ "kernel.shmmni": wanted }));
+    b.args(&["cat", "/proc/sys/kernel/shmmni"]);
+    assert_eq!(run_ok(&rt, &b), format!("{wanted}\n"));
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shmmni
+    );
+    b.remove_namespace("ipc");
+    refused(&rt, &b, &["kernel.shmmni", "ipc"]);
+    b.add_namespace("ipc");
+    b.set("/linux/sysctl", json!({ "kernel.domainname": "x.example" }));
+    b.remove_namespace("uts");
+    b.remove("/hostname");
+    refused(&rt, &b, &["kernel.domainname", "uts"]);
+}
+
+#[test]
+fn a_config_without_root_is_refused() {
+    let rt = Runtime::new("noroot");
+    let mut b = Bundle::new("noroot");
+    b.remove("/root");
+    refused(&rt, &b, &["root"]);
+    // `"root": {}` must not make the bundle directory the container's root.
+    b.set("/root", json!({}));
+    refused(&rt, &b, &["root.path"]);
+}
+
+#[test]
+fn id_mappings_without_a_new_user_namespace_are_refused() {
+    let rt = Runtime::new("maps");
+    let mut b = Bundle::new("maps");
+    b.set(
+        "/linux/uidMappings",
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]),
+    );
+    refused(&rt, &b, &["linux.uidMappings"]);
+    b.remove("/linux/uidMappings");
+    b.set(
+        "/linux/gidMappings",
+        json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]),
+    );
+    refused(&rt, &b, &["linux.gidMappings"]);
+}
+
+#[test]
+fn lsm_labels_are_refused_by_name() {
+    let rt = Runtime::new("lsm");
+    for (pointer, value, field) in [
+        (
+            "/process/apparmorProfile",
+            "docker-default",
+            "process.apparmorProfile",
+        ),
+        (
+            "/process/selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "process.selinuxLabel",
+        ),
+        (
+            "/linux/mountLabel",
+            "system_u:object_r:container_file_t:s0",
+            "linux.mountLabel",
+        ),
+    ] {
+        let mut b = Bundle::new("lsm");
+        b.set(pointer, json!(value));
+        refused(&rt, &b, &[field]);
+    }
+}
