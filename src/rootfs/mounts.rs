@@ -29,12 +29,17 @@ pub struct MountContext<'a> {
 
 pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
     let destination = entry.destination();
-    let options = MountOptions::parse(entry.options().as_deref().unwrap_or_default());
     let typ = entry.typ().as_deref().unwrap_or("none");
+    let options = MountOptions::parse(
+        entry.options().as_deref().unwrap_or_default(),
+        typ == "bind",
+    )
+    .with_context(|| format!("mount {typ} on {}", destination.display()))?;
     let result = if options.bind || typ == "bind" {
         bind(ctx, entry, &options)
     } else if typ == "cgroup" || typ == "cgroup2" {
         super::cgroupfs::mount_cgroups(ctx, destination, &options)
+            .and_then(|()| set_recursive(&verify(ctx.root, destination)?, &options))
     } else {
         filesystem(ctx, entry, typ, &options)
     };
@@ -46,7 +51,7 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let target = paths::mkdir_all(ctx.root, destination)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = options.data();
-    let flags = options.flags & !MsFlags::MS_REMOUNT;
+    let flags = options.flags.difference(MsFlags::MS_REMOUNT);
     let attempt = mount(
         Some(&source),
         sys::fd_path(&target).as_str(),
@@ -77,6 +82,7 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
         Err(e) => return Err(e.into()),
     }
     let mounted = verify(ctx.root, destination)?;
+    set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
 }
 
@@ -110,11 +116,22 @@ fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()>
         None::<&str>,
     )?;
     let mounted = verify(ctx.root, destination)?;
-    let wanted = options.flags & !MsFlags::MS_REMOUNT;
-    if !wanted.is_empty() {
+    // A bind takes its source's flags: the ones asked for need a remount of the new mount.
+    let wanted = options.flags.difference(MsFlags::MS_REMOUNT);
+    if !wanted.is_empty() || !options.cleared.is_empty() {
         remount(&mounted, wanted, options.cleared)?;
     }
+    set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
+}
+
+/// The recursive options (`rro`, `rnosuid`, ...), for the mount and all mounts below it.
+fn set_recursive(mounted: &OwnedFd, options: &MountOptions) -> Result<()> {
+    let attr = options.recursive_attr;
+    if attr == sys::mount_attr::MountAttr::default() {
+        return Ok(());
+    }
+    sys::mount_attr::set_recursive(mounted, attr).context("applying the recursive mount options")
 }
 
 /// Re-resolves `destination` inside the root and checks it is now the root of a mount:
