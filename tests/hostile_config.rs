@@ -173,3 +173,90 @@ fn lsm_labels_are_refused_by_name() {
         refused(&rt, &b, &[field]);
     }
 }
+
+/// The pty master a `run --detach --console-socket` sent, and everything the container
+/// wrote to it until it closed (bounded by TIMEOUT).
+fn console_output(rt: &Runtime, b: &Bundle) -> String {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixListener;
+    use std::time::Instant;
+    let socket = rt.scratch().join("console.sock");
+    let _ = fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let c = rt.container(b);
+    let running = rt.spawn(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.dir_str(),
+        "--console-socket",
+        socket.to_str().unwrap(),
+        &c.id,
+    ]);
+    let deadline = Instant::now() + TIMEOUT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no connection on the console socket"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .expect("no descriptor on the console socket");
+    // SAFETY: the kernel just installed this descriptor for us.
+    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    running.wait(TIMEOUT).assert_ok();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut file = fs::File::from(master);
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 1024];
+        // EIO once the container's side of the pty is gone.
+        while let Ok(n @ 1..) = file.read(&mut chunk) {
+            seen.extend_from_slice(&chunk[..n]);
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(TIMEOUT).expect("the pty never closed");
+    c.wait_status("stopped");
+    c.delete(false).assert_ok();
+    c.assert_nothing_left();
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn the_pty_belongs_to_the_devpts_gid() {
+    let rt = Runtime::new("ptygid");
+    let mut b = Bundle::new("ptygid");
+    b.set("/process/terminal", json!(true));
+    b.set("/process/user", json!({ "uid": 1000, "gid": 1000 }));
+    b.sh("stat -c 'owner-%u-%g' $(tty)");
+    let out = console_output(&rt, &b);
+    assert!(out.contains("owner-1000-5"), "{out:?}");
+}

@@ -183,7 +183,7 @@ fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
     let size = process
         .console_size()
         .map(|b| (b.height() as u16, b.width() as u16));
-    let pty = terminal::open_in_container(process.user().uid(), process.user().gid(), size)?;
+    let pty = terminal::open_in_container(process.user().uid(), size)?;
     terminal::bind_console(&pty)?;
     channel::send_fd(socket, &pty.master, "/dev/ptmx")?;
     terminal::attach_stdio(&pty)?;
