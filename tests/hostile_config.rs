@@ -259,4 +259,16 @@ fn the_pty_belongs_to_the_devpts_gid() {
     b.sh("stat -c 'owner-%u-%g' $(tty)");
     let out = console_output(&rt, &b);
     assert!(out.contains("owner-1000-5"), "{out:?}");
+    // With a read-only /dev the console is still bound (its file is made before /dev
+    // turns read-only).
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    });
+    b.sh("stat -c 'console-%t' /dev/console");
+    let out = console_output(&rt, &b);
+    assert!(out.contains("console-88"), "{out:?}");
 }

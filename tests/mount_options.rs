@@ -96,3 +96,38 @@ fn unknown_bind_options_are_refused_by_name() {
         c.assert_nothing_left();
     }
 }
+
+#[test]
+fn a_read_only_dev_is_filled_then_made_read_only() {
+    let rt = Runtime::new("rodev");
+    let mut b = Bundle::new("rodev");
+    b.edit(|c| {
+        let dev = c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|m| m["destination"] == "/dev")
+            .expect("the template mounts /dev");
+        dev["options"].as_array_mut().unwrap().push(json!("ro"));
+    });
+    b.sh(
+        "test -c /dev/null && test -c /dev/pts/ptmx && test -L /dev/ptmx && echo filled; \
+          if touch /dev/new 2>/dev/null; then echo writable; else echo read-only; fi; \
+          echo ok > /dev/null && echo null-writable",
+    );
+    assert_eq!(run_ok(&rt, &b), "filled\nread-only\nnull-writable\n");
+}
+
+#[test]
+fn proc_or_sys_as_a_symlink_in_the_image_is_refused() {
+    let rt = Runtime::new("procsymlink");
+    for dir in ["proc", "sys"] {
+        let b = Bundle::new("procsymlink");
+        fs::remove_dir(b.rootfs.join(dir)).unwrap();
+        std::os::unix::fs::symlink("tmp", b.rootfs.join(dir)).unwrap();
+        let c = rt.container(&b);
+        c.run(&[])
+            .assert_error(&format!("/{dir} is not a directory"));
+        c.assert_nothing_left();
+    }
+}

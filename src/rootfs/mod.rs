@@ -76,8 +76,16 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         cgroup_v1_views: plan.cgroup_v1_views,
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
+    let mut readonly_dev = false;
     for entry in spec_mounts {
-        mounts::mount_entry(&ctx, entry)?;
+        // A read-only /dev is mounted writable, filled (pts, shm, nodes, links), and made
+        // read-only at the end, like runc: mounted read-only it could not be filled.
+        if let Some(writable) = writable_dev(entry) {
+            mounts::mount_entry(&ctx, &writable)?;
+            readonly_dev = true;
+        } else {
+            mounts::mount_entry(&ctx, entry)?;
+        }
     }
     let dev_from_host = spec_mounts.iter().any(|m| {
         paths::relative(m.destination()) == Path::new("dev")
@@ -94,6 +102,21 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         .and_then(|l| l.devices().clone())
         .unwrap_or_default();
     devices::create(&root, &spec_devices, !dev_from_host, plan.in_user_ns)?;
+    if readonly_dev {
+        let terminal = plan
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal {
+            // The pty is bound here later, when /dev can no longer take a new file.
+            paths::ensure_file(&root, Path::new("/dev/console"))?;
+        }
+        let dev = mounts::verify(&root, Path::new("/dev"))?;
+        mounts::remount(&dev, MsFlags::MS_RDONLY, MsFlags::empty())
+            .context("making /dev read-only")?;
+    }
 
     nix::unistd::fchdir(&root).context("entering the rootfs")?;
     if plan.no_pivot {
@@ -105,6 +128,29 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
     }
     nix::unistd::chdir("/").context("chdir to the new root")?;
     Ok(())
+}
+
+/// For a /dev filesystem mount (not a bind) with `ro`: the same entry without it.
+fn writable_dev(entry: &oci_spec::runtime::Mount) -> Option<oci_spec::runtime::Mount> {
+    let options = entry.options().as_deref().unwrap_or_default();
+    let is_bind = entry.typ().as_deref() == Some("bind")
+        || options.iter().any(|o| o == "bind" || o == "rbind");
+    let readonly = options.iter().rfind(|o| *o == "ro" || *o == "rw");
+    if paths::relative(entry.destination()) != Path::new("dev")
+        || is_bind
+        || readonly.map(String::as_str) != Some("ro")
+    {
+        return None;
+    }
+    let mut writable = entry.clone();
+    writable.set_options(Some(
+        options
+            .iter()
+            .filter(|o| *o != "ro" && *o != "rw")
+            .cloned()
+            .collect(),
+    ));
+    Some(writable)
 }
 
 /// pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only

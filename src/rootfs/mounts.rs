@@ -41,9 +41,33 @@ pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
         super::cgroupfs::mount_cgroups(ctx, destination, &options)
             .and_then(|()| set_recursive(&verify(ctx.root, destination)?, &options))
     } else {
+        if typ == "proc" || typ == "sysfs" {
+            ordinary_directory(ctx.root, destination, typ)?;
+        }
         filesystem(ctx, entry, typ, &options)
     };
     result.with_context(|| format!("mounting {typ} on {}", destination.display()))
+}
+
+/// proc and sysfs go on a real directory of the image, never through a symlink planted
+/// where the kernel's own files should be (as runc refuses it too).
+fn ordinary_directory(root: &OwnedFd, destination: &Path, typ: &str) -> Result<()> {
+    let existing = match paths::open(root, destination, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening {}", destination.display()));
+        }
+    };
+    let stat = nix::sys::stat::fstat(&existing)
+        .with_context(|| format!("inspecting {}", destination.display()))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!(
+            "{} is not a directory in the rootfs (a symlink?): {typ} must be mounted on an ordinary directory",
+            destination.display()
+        );
+    }
+    Ok(())
 }
 
 fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptions) -> Result<()> {
