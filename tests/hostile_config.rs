@@ -272,3 +272,110 @@ fn the_pty_belongs_to_the_devpts_gid() {
     let out = console_output(&rt, &b);
     assert!(out.contains("console-88"), "{out:?}");
 }
+
+#[test]
+fn devices_in_a_user_namespace_bind_only_the_device_asked_for() {
+    let rt = Runtime::new("userns-dev");
+    let mut b = Bundle::new("userns-dev");
+    b.userns();
+    // A host file named as a device: binding it would hand the container a host file.
+    let host_file = b.scratch().join("host-secret");
+    fs::write(&host_file, "host data\n").unwrap();
+    b.set(
+        "/linux/devices",
+        json!([{ "path": host_file, "type": "c", "major": 1, "minor": 3 }]),
+    );
+    refused(&rt, &b, &["not the character device 1:3"]);
+    // A real device with the wrong number.
+    b.set(
+        "/linux/devices",
+        json!([{ "path": "/dev/full", "type": "c", "major": 1, "minor": 3 }]),
+    );
+    refused(&rt, &b, &["/dev/full"]);
+    b.set(
+        "/linux/devices",
+        json!([{ "path": "/dev/full", "type": "b", "major": 1, "minor": 7 }]),
+    );
+    refused(&rt, &b, &["/dev/full"]);
+    // The right one is bound.
+    b.set(
+        "/linux/devices",
+        json!([{ "path": "/dev/full", "type": "c", "major": 1, "minor": 7 }]),
+    );
+    b.sh("stat -c '%t:%T' /dev/full");
+    assert_eq!(run_ok(&rt, &b), "1:7\n");
+}
+
+/// A process in a user namespace with `setgroups` denied (util-linux `unshare -r`) and a
+/// mount namespace of its own, killed on drop.
+struct DeniedSetgroupsNamespaces {
+    child: std::process::Child,
+}
+
+impl DeniedSetgroupsNamespaces {
+    fn start() -> DeniedSetgroupsNamespaces {
+        let child = std::process::Command::new("unshare")
+            .args(["--user", "--map-root-user", "--mount", "sleep", "60"])
+            .spawn()
+            .expect("running unshare");
+        let setgroups = format!("/proc/{}/setgroups", child.id());
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while fs::read_to_string(&setgroups)
+            .map(|s| s.trim() != "deny")
+            .unwrap_or(true)
+        {
+            assert!(std::time::Instant::now() < deadline, "unshare never set up");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        DeniedSetgroupsNamespaces { child }
+    }
+}
+
+impl Drop for DeniedSetgroupsNamespaces {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config whose container joins the user and mount namespaces of `holder`.
+fn join_denied_setgroups(b: &mut Bundle, holder: &DeniedSetgroupsNamespaces) {
+    let pid = holder.child.id();
+    b.edit(|c| {
+        c["linux"]["namespaces"] = json!([
+            { "type": "user", "path": format!("/proc/{pid}/ns/user") },
+            { "type": "mount", "path": format!("/proc/{pid}/ns/mnt") },
+        ]);
+    });
+}
+
+#[test]
+fn additional_gids_with_setgroups_denied_are_refused() {
+    let rt = Runtime::new("setgroups");
+    let mut b = Bundle::new("setgroups");
+    b.remove("/hostname");
+    // Only what a user namespace that owns no pid, network or ipc namespace may mount;
+    // /proc is the host's, as seen from that namespace.
+    b.set(
+        "/mounts",
+        json!([
+            { "destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"] },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "mode=755"] },
+        ]),
+    );
+    b.set(
+        "/process/user",
+        json!({ "uid": 0, "gid": 0, "additionalGids": [10] }),
+    );
+    b.sh("id -G");
+    // Each container pivots the mount namespace it joins: one holder per container.
+    let holder = DeniedSetgroupsNamespaces::start();
+    join_denied_setgroups(&mut b, &holder);
+    refused(&rt, &b, &["process.user.additionalGids"]);
+    // Without them the same container runs.
+    let holder = DeniedSetgroupsNamespaces::start();
+    join_denied_setgroups(&mut b, &holder);
+    b.set("/process/user", json!({ "uid": 0, "gid": 0 }));
+    assert_eq!(run_ok(&rt, &b), "0\n");
+}

@@ -120,6 +120,9 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
             .iter()
             .flatten()
             .any(|ns| ns.typ() == LinuxNamespaceType::User);
+    // Read while the host's /proc is still the one mounted: the container's may be absent
+    // or a different view.
+    let setgroups_allowed = setgroups_allowed(in_user_ns);
     rootfs::enter(&RootfsPlan {
         spec,
         rootfs: &setup.bundle.rootfs,
@@ -144,7 +147,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
 
     let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     capabilities.drop_bounding()?;
-    identity::switch_to(process.user(), setgroups_allowed(in_user_ns))?;
+    identity::switch_to(process.user(), setgroups_allowed)?;
     capabilities.apply()?;
     // Changing credentials reset two process flags: dumpable (to fs.suid_dumpable, which
     // a host may set to 1) and the parent-death signal, still wanted while the parent
