@@ -42,20 +42,11 @@ pub fn open_in_container(uid: u32, size: Option<(u16, u16)>) -> Result<Pty> {
     })
 }
 
-/// Makes the pty the container's /dev/console too, as runc does.
+/// Makes the pty the container's /dev/console too, as runc does: a bind of the slave
+/// already open, onto a /dev/console resolved inside the root.
 pub fn bind_console(pty: &Pty) -> Result<()> {
-    let console = std::path::Path::new("/dev/console");
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::File::create(console).context("creating /dev/console")?;
-    }
-    nix::mount::mount(
-        Some(pty.slave_path.as_str()),
-        console,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_context(|| format!("binding {} on /dev/console", pty.slave_path))
+    crate::rootfs::bind_file(&pty.slave, std::path::Path::new("/dev/console"))
+        .with_context(|| format!("making {} the container's /dev/console", pty.slave_path))
 }
 
 /// Makes the pty slave this session's controlling terminal and the process' stdio.

@@ -379,3 +379,38 @@ fn additional_gids_with_setgroups_denied_are_refused() {
     b.set("/process/user", json!({ "uid": 0, "gid": 0 }));
     assert_eq!(run_ok(&rt, &b), "0\n");
 }
+
+#[test]
+fn masks_follow_image_symlinks_only_inside_the_root() {
+    let rt = Runtime::new("masklink");
+    let mut b = Bundle::new("masklink");
+    // A masked path that the image made a symlink to one of its directories: the
+    // directory it resolves to inside the root is what gets hidden.
+    fs::create_dir_all(b.rootfs.join("etc/secrets")).unwrap();
+    fs::write(b.rootfs.join("etc/secrets/key"), "secret\n").unwrap();
+    std::os::unix::fs::symlink("/etc/secrets", b.rootfs.join("etc/masked")).unwrap();
+    b.set(
+        "/linux/maskedPaths",
+        json!(["/etc/masked", "/proc/timer_list"]),
+    );
+    b.sh("ls -A /etc/secrets; echo listed; stat -c '%t:%T' /proc/timer_list");
+    assert_eq!(run_ok(&rt, &b), "listed\n1:3\n");
+    assert!(b.rootfs.join("etc/secrets/key").exists());
+
+    // Without a pid namespace /proc/1/root is the host's root: a masked or read-only path
+    // planted as a link through it must not reach the host.
+    let host_dir = b.scratch().join("host-dir");
+    fs::create_dir_all(&host_dir).unwrap();
+    fs::write(host_dir.join("data"), "host\n").unwrap();
+    b.remove_namespace("pid");
+    let through_proc = format!("/proc/1/root{}", host_dir.display());
+    std::os::unix::fs::symlink(&through_proc, b.rootfs.join("etc/escape")).unwrap();
+    for field in ["/linux/maskedPaths", "/linux/readonlyPaths"] {
+        b.set("/linux/maskedPaths", json!([]));
+        b.set("/linux/readonlyPaths", json!([]));
+        b.set(field, json!(["/etc/escape"]));
+        b.args(&["true"]);
+        refused(&rt, &b, &["/etc/escape"]);
+        assert_eq!(fs::read_to_string(host_dir.join("data")).unwrap(), "host\n");
+    }
+}

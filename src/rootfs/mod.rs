@@ -4,6 +4,7 @@
 
 mod cgroupfs;
 mod devices;
+mod masks;
 mod mounts;
 mod options;
 pub mod paths;
@@ -15,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub use masks::bind_file;
 pub use mounts::MountContext;
 
 /// The mount(2) propagation flags for a propagation name, `None` if it is not one.
@@ -178,26 +180,27 @@ fn pivot() -> Result<()> {
 /// The steps that run inside the new root, after the container's /proc is mounted.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
+    let root = masks::open_root()?;
     for (key, value) in linux
         .and_then(|l| l.sysctl().as_ref())
         .into_iter()
         .flatten()
     {
-        write_sysctl(key, value).with_context(|| format!("linux.sysctl: setting {key}"))?;
+        write_sysctl(&root, key, value).with_context(|| format!("linux.sysctl: setting {key}"))?;
     }
     for masked in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        mask(Path::new(masked)).with_context(|| format!("masking {masked}"))?;
+        masks::mask(&root, Path::new(masked)).with_context(|| format!("masking {masked}"))?;
     }
     for readonly in linux
         .and_then(|l| l.readonly_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        make_readonly(Path::new(readonly))
+        masks::make_readonly(&root, Path::new(readonly))
             .with_context(|| format!("making {readonly} read-only"))?;
     }
     if let Some(propagation) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -211,7 +214,7 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        make_readonly(Path::new("/")).context("making the root read-only")?;
+        masks::make_readonly(&root, Path::new("/")).context("making the root read-only")?;
     }
     Ok(())
 }
@@ -219,15 +222,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
 /// Writes one (already validated) sysctl through the container's own procfs: the file is
 /// resolved inside the root and must be on a proc filesystem, so an image whose /proc is
 /// not one gets an error instead of a file written somewhere else.
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let root = nix::fcntl::open(
-        "/",
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .context("opening the container root")?;
+fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
     let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-    let file = paths::open(&root, &path, libc::O_WRONLY | libc::O_NOFOLLOW)
+    let file = paths::open(root, &path, libc::O_WRONLY | libc::O_NOFOLLOW)
         .with_context(|| format!("opening {}", path.display()))?;
     let fs = nix::sys::statfs::fstatfs(&file).context("checking the sysctl's filesystem")?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
@@ -236,54 +233,4 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
     nix::unistd::write(&file, value.as_bytes())
         .with_context(|| format!("writing {value:?} to {}", path.display()))?;
     Ok(())
-}
-
-/// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
-/// Paths the image does not have are left alone.
-fn mask(path: &Path) -> Result<()> {
-    let metadata = match std::fs::symlink_metadata(path) {
-        Ok(metadata) => metadata,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if metadata.is_dir() {
-        mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0,mode=0555"),
-        )?;
-    } else {
-        mount(
-            Some("/dev/null"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )?;
-    }
-    Ok(())
-}
-
-fn make_readonly(path: &Path) -> Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    // The root is already a bind mount of the rootfs; other paths get one of their own.
-    if path != Path::new("/") {
-        mount(
-            Some(path),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )?;
-    }
-    let fd: OwnedFd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    mounts::remount(&fd, MsFlags::MS_RDONLY, MsFlags::empty())
 }
