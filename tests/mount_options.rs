@@ -131,3 +131,54 @@ fn proc_or_sys_as_a_symlink_in_the_image_is_refused() {
         c.assert_nothing_left();
     }
 }
+
+/// Whether a process of the container can make a user namespace of its own (so it has
+/// CAP_SYS_ADMIN there) and mount a fresh, unmasked procfs in it. The kernel allows that
+/// only while a fully visible procfs is in the mount namespace: the container's own is
+/// not (its masks cover files), but a host /proc left under a `--no-pivot` root would be.
+fn fresh_proc_attempt(no_pivot: bool) -> String {
+    let rt = Runtime::new("freshproc");
+    let mut b = Bundle::new("freshproc");
+    std::os::unix::fs::symlink("busybox", b.rootfs.join("bin/unshare")).unwrap();
+    // Mapping root in a new user namespace needs CAP_SETFCAP (engines such as Docker
+    // grant it by default).
+    let caps = json!([
+        "CAP_SETFCAP",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+        "CAP_NET_BIND_SERVICE"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    b.sh("unshare -U -r -m -p -f sh -c \
+          'if mount -t proc proc /mnt 2>/dev/null; then echo mounted; else echo refused; fi'");
+    let c = rt.container(&b);
+    let out = if no_pivot {
+        c.run(&["--no-pivot"])
+    } else {
+        c.run(&[])
+    };
+    out.assert_ok();
+    c.assert_nothing_left();
+    out.stdout
+}
+
+#[test]
+fn no_pivot_leaves_no_unmasked_proc_to_mount_again() {
+    assert_eq!(fresh_proc_attempt(false), "refused\n", "pivot_root");
+    assert_eq!(fresh_proc_attempt(true), "refused\n", "--no-pivot");
+}
+
+#[test]
+fn masked_and_read_only_paths_hold_with_no_pivot() {
+    let rt = Runtime::new("nopivotmask");
+    let mut b = Bundle::new("nopivotmask");
+    b.sh("stat -c 'timer_list-%t:%T' /proc/timer_list; \
+          if echo x >/proc/sys/kernel/domainname 2>/dev/null; then echo sys-rw; else echo sys-ro; fi");
+    let c = rt.container(&b);
+    let out = c.run(&["--no-pivot"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "timer_list-1:3\nsys-ro\n");
+    c.assert_nothing_left();
+}

@@ -6,6 +6,7 @@ mod cgroupfs;
 mod devices;
 mod masks;
 mod mounts;
+mod no_pivot;
 mod options;
 pub mod paths;
 
@@ -122,6 +123,7 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
 
     nix::unistd::fchdir(&root).context("entering the rootfs")?;
     if plan.no_pivot {
+        no_pivot::hide_host_kernel_filesystems(plan.rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .context("moving the rootfs onto /")?;
         nix::unistd::chroot(".").context("chroot into the rootfs")?;
