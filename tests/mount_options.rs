@@ -182,3 +182,34 @@ fn masked_and_read_only_paths_hold_with_no_pivot() {
     assert_eq!(out.stdout, "timer_list-1:3\nsys-ro\n");
     c.assert_nothing_left();
 }
+
+#[test]
+fn bind_sources_only_host_root_can_reach_work_in_a_user_namespace() {
+    let rt = Runtime::new("privsource");
+    let mut b = Bundle::new("privsource");
+    b.userns();
+    let private = b.scratch().join("private");
+    let shared = private.join("shared");
+    fs::create_dir_all(&shared).unwrap();
+    fs::write(shared.join("file"), "reached\n").unwrap();
+    fs::write(private.join("single-file"), "file bind\n").unwrap();
+    set_mode(&private, 0o700);
+    // The rootfs belongs to host root, so the mount points must exist in it already.
+    fs::create_dir_all(b.rootfs.join("mnt/shared")).unwrap();
+    fs::write(b.rootfs.join("mnt/single-file"), "").unwrap();
+    b.add_mount(json!({
+        "destination": "/mnt/shared",
+        "type": "bind",
+        "source": shared,
+        "options": ["rbind", "ro"],
+    }));
+    b.add_mount(json!({
+        "destination": "/mnt/single-file",
+        "type": "bind",
+        "source": private.join("single-file"),
+        "options": ["bind"],
+    }));
+    b.sh("cat /mnt/shared/file /mnt/single-file; \
+          if touch /mnt/shared/new 2>/dev/null; then echo writable; else echo read-only; fi");
+    assert_eq!(run_ok(&rt, &b), "reached\nfile bind\nread-only\n");
+}

@@ -53,6 +53,8 @@ pub struct InitSetup<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Where the parent sends the bind sources it opened (new user and mount namespaces).
+    pub bind_sources: Option<OwnedFd>,
     /// The state-directory lock the parent holds, to be closed (not unlocked) here.
     pub lock_fd: RawFd,
 }
@@ -123,6 +125,10 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // Read while the host's /proc is still the one mounted: the container's may be absent
     // or a different view.
     let setgroups_allowed = setgroups_allowed(in_user_ns);
+    let bind_sources = match &setup.bind_sources {
+        Some(socket) => rootfs::bind_sources::receive(spec, socket)?,
+        None => Default::default(),
+    };
     rootfs::enter(&RootfsPlan {
         spec,
         rootfs: &setup.bundle.rootfs,
@@ -132,6 +138,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         cgroup_v1_views: setup.cgroup_v1_views.as_deref(),
         in_user_ns,
         no_pivot: setup.no_pivot,
+        bind_sources: &bind_sources,
     })?;
     rootfs::finish(spec)?;
 

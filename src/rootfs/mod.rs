@@ -2,6 +2,7 @@
 //! the rootfs bound onto itself, the config's mounts, devices, pivot_root; then, from inside,
 //! sysctls, masked and read-only paths, and the read-only root.
 
+pub mod bind_sources;
 mod cgroupfs;
 mod devices;
 mod masks;
@@ -45,6 +46,8 @@ pub struct RootfsPlan<'a> {
     pub cgroup_v1_views: Option<&'a [(std::ffi::OsString, std::path::PathBuf)]>,
     pub in_user_ns: bool,
     pub no_pivot: bool,
+    /// Bind sources the parent opened for the init, by index in `mounts`.
+    pub bind_sources: &'a std::collections::HashMap<usize, OwnedFd>,
 }
 
 /// Everything up to and including the switch into the new root. On return the process'
@@ -80,24 +83,20 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     let mut readonly_dev = false;
-    for entry in spec_mounts {
+    for (index, entry) in spec_mounts.iter().enumerate() {
+        let source = plan.bind_sources.get(&index);
         // A read-only /dev is mounted writable, filled (pts, shm, nodes, links), and made
         // read-only at the end, like runc: mounted read-only it could not be filled.
         if let Some(writable) = writable_dev(entry) {
-            mounts::mount_entry(&ctx, &writable)?;
+            mounts::mount_entry(&ctx, &writable, source)?;
             readonly_dev = true;
         } else {
-            mounts::mount_entry(&ctx, entry)?;
+            mounts::mount_entry(&ctx, entry, source)?;
         }
     }
-    let dev_from_host = spec_mounts.iter().any(|m| {
-        paths::relative(m.destination()) == Path::new("dev")
-            && (m.typ().as_deref() == Some("bind")
-                || m.options()
-                    .iter()
-                    .flatten()
-                    .any(|o| o == "bind" || o == "rbind"))
-    });
+    let dev_from_host = spec_mounts
+        .iter()
+        .any(|m| paths::relative(m.destination()) == Path::new("dev") && bind_sources::is_bind(m));
     let spec_devices = plan
         .spec
         .linux()

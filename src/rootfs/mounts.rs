@@ -27,7 +27,8 @@ pub struct MountContext<'a> {
     pub cgroup_v1_views: Option<&'a [(OsString, PathBuf)]>,
 }
 
-pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
+/// Mounts one config entry; `source` is the bind source the parent already opened, if any.
+pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<&OwnedFd>) -> Result<()> {
     let destination = entry.destination();
     let typ = entry.typ().as_deref().unwrap_or("none");
     let options = MountOptions::parse(
@@ -36,7 +37,7 @@ pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
     )
     .with_context(|| format!("mount {typ} on {}", destination.display()))?;
     let result = if options.bind || typ == "bind" {
-        bind(ctx, entry, &options)
+        bind(ctx, entry, &options, source)
     } else if typ == "cgroup" || typ == "cgroup2" {
         super::cgroupfs::mount_cgroups(ctx, destination, &options)
             .and_then(|()| set_recursive(&verify(ctx.root, destination)?, &options))
@@ -110,7 +111,12 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     propagate(&mounted, options.propagation)
 }
 
-fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()> {
+fn bind(
+    ctx: &MountContext,
+    entry: &Mount,
+    options: &MountOptions,
+    opened: Option<&OwnedFd>,
+) -> Result<()> {
     let destination = entry.destination();
     let source = entry
         .source()
@@ -121,9 +127,22 @@ fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()>
     } else {
         ctx.bundle.join(source)
     };
-    let metadata =
-        std::fs::metadata(&source).with_context(|| format!("bind source {}", source.display()))?;
-    let target = if metadata.is_dir() {
+    let (source, is_dir) = match opened {
+        Some(fd) => {
+            let stat = nix::sys::stat::fstat(fd)
+                .with_context(|| format!("bind source {}", source.display()))?;
+            (
+                PathBuf::from(sys::fd_path(fd)),
+                stat.st_mode & libc::S_IFMT == libc::S_IFDIR,
+            )
+        }
+        None => {
+            let metadata = std::fs::metadata(&source)
+                .with_context(|| format!("bind source {}", source.display()))?;
+            (source, metadata.is_dir())
+        }
+    };
+    let target = if is_dir {
         paths::mkdir_all(ctx.root, destination)?
     } else {
         paths::ensure_file(ctx.root, destination)?
