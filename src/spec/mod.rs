@@ -44,7 +44,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     let root = spec
         .root()
         .as_ref()
-        .context("root is missing: it is required on Linux")?;
+        .context("root.path is missing: root is required on Linux")?;
     // A `root` without `path` parses as an empty path, which would make the bundle
     // directory itself (config.json and all) the container's root.
     if root.path().as_os_str().is_empty() {
