@@ -176,11 +176,17 @@ fn masked_and_read_only_paths_hold_with_no_pivot() {
     let mut b = Bundle::new("nopivotmask");
     b.sh("stat -c 'timer_list-%t:%T' /proc/timer_list; \
           if echo x >/proc/sys/kernel/domainname 2>/dev/null; then echo sys-rw; else echo sys-ro; fi");
-    let c = rt.container(&b);
-    let out = c.run(&["--no-pivot"]);
-    out.assert_ok();
-    assert_eq!(out.stdout, "timer_list-1:3\nsys-ro\n");
-    c.assert_nothing_left();
+    for userns in [false, true] {
+        if userns {
+            // There the host's mounts are locked: they are covered instead of detached.
+            b.userns();
+        }
+        let c = rt.container(&b);
+        let out = c.run(&["--no-pivot"]);
+        out.assert_ok();
+        assert_eq!(out.stdout, "timer_list-1:3\nsys-ro\n", "userns: {userns}");
+        c.assert_nothing_left();
+    }
 }
 
 #[test]
