@@ -219,3 +219,21 @@ fn bind_sources_only_host_root_can_reach_work_in_a_user_namespace() {
           if touch /mnt/shared/new 2>/dev/null; then echo writable; else echo read-only; fi");
     assert_eq!(run_ok(&rt, &b), "reached\nfile bind\nread-only\n");
 }
+
+#[test]
+fn data_options_on_the_cgroup_mount_are_refused() {
+    let rt = Runtime::new("cgroupopt");
+    let mut b = Bundle::new("cgroupopt");
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "cgroup" {
+                m["options"].as_array_mut().unwrap().push(json!("bogus=1"));
+            }
+        }
+    });
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    out.assert_error("\"bogus=1\"");
+    assert!(out.stderr.contains("/sys/fs/cgroup"), "{}", out.stderr);
+    c.assert_nothing_left();
+}

@@ -20,6 +20,7 @@ use oci_spec::runtime::Spec;
 
 pub use masks::bind_file;
 pub use mounts::MountContext;
+pub use options::check as check_mount_options;
 
 /// The mount(2) propagation flags for a propagation name, `None` if it is not one.
 pub fn propagation_flags(name: &str) -> Option<MsFlags> {

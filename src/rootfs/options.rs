@@ -113,6 +113,24 @@ impl MountOptions {
     }
 }
 
+/// Checks a config mount's options without mounting anything, so a bad option is refused
+/// before a container is made.
+pub fn check(mount: &oci_spec::runtime::Mount) -> Result<()> {
+    let typ = mount.typ().as_deref().unwrap_or("none");
+    let parsed = MountOptions::parse(
+        mount.options().as_deref().unwrap_or_default(),
+        typ == "bind",
+    )?;
+    // The cgroup mount is built by skiff from binds and a tmpfs: there is no filesystem
+    // to take data options.
+    if (typ == "cgroup" || typ == "cgroup2") && !parsed.bind {
+        if let Some(option) = parsed.data.first() {
+            bail!("option {option:?} is not a cgroup mount option");
+        }
+    }
+    Ok(())
+}
+
 /// `(true, A)` for a recursive option that sets attribute A, `(false, A)` for one that
 /// clears it. For the access-time mode, `(true, MODE)` selects that mode.
 fn recursive_option(option: &str) -> Option<(bool, u64)> {

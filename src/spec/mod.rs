@@ -7,6 +7,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 mod lsm;
 mod mappings;
+mod mounts;
 mod sysctl;
 mod template;
 pub use template::template;
@@ -119,6 +120,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     sysctl::validate(linux)?;
     mappings::validate(linux)?;
     lsm::validate(spec)?;
+    mounts::validate(spec)?;
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [
