@@ -16,8 +16,9 @@ pub struct Pty {
 }
 
 /// Opens a pty in the container's devpts (after pivot_root, /dev/ptmx → pts/ptmx) and gives
-/// its slave to the container's user.
-pub fn open_in_container(uid: u32, gid: u32, size: Option<(u16, u16)>) -> Result<Pty> {
+/// its slave to the container's user. The group stays the one devpts gave it (its `gid=`
+/// option, 5 = tty in the default config), so `mesg` and `write` work as on a host.
+pub fn open_in_container(uid: u32, size: Option<(u16, u16)>) -> Result<Pty> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .context("opening /dev/ptmx in the container")?;
     unlockpt(&master).context("unlocking the pty")?;
@@ -28,12 +29,8 @@ pub fn open_in_container(uid: u32, gid: u32, size: Option<(u16, u16)>) -> Result
         nix::sys::stat::Mode::empty(),
     )
     .with_context(|| format!("opening {slave_path}"))?;
-    nix::unistd::fchown(
-        &slave,
-        Some(nix::unistd::Uid::from_raw(uid)),
-        Some(nix::unistd::Gid::from_raw(gid)),
-    )
-    .with_context(|| format!("giving {slave_path} to the container user"))?;
+    nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(uid)), None)
+        .with_context(|| format!("giving {slave_path} to the container user"))?;
     let master = OwnedFd::from(master);
     if let Some((rows, cols)) = size {
         sys::set_window_size(&master, rows, cols).context("setting process.consoleSize")?;
@@ -45,20 +42,11 @@ pub fn open_in_container(uid: u32, gid: u32, size: Option<(u16, u16)>) -> Result
     })
 }
 
-/// Makes the pty the container's /dev/console too, as runc does.
+/// Makes the pty the container's /dev/console too, as runc does: a bind of the slave
+/// already open, onto a /dev/console resolved inside the root.
 pub fn bind_console(pty: &Pty) -> Result<()> {
-    let console = std::path::Path::new("/dev/console");
-    if std::fs::symlink_metadata(console).is_err() {
-        std::fs::File::create(console).context("creating /dev/console")?;
-    }
-    nix::mount::mount(
-        Some(pty.slave_path.as_str()),
-        console,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_context(|| format!("binding {} on /dev/console", pty.slave_path))
+    crate::rootfs::bind_file(&pty.slave, std::path::Path::new("/dev/console"))
+        .with_context(|| format!("making {} the container's /dev/console", pty.slave_path))
 }
 
 /// Makes the pty slave this session's controlling terminal and the process' stdio.

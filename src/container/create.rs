@@ -145,6 +145,14 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     cgroup.make()?;
     cgroup.prepare(spec)?;
 
+    // A user namespace cannot reach what only host root can: the parent opens the bind
+    // sources for it, inside its new mount namespace.
+    let (sources_parent, sources_init) = if new_user_ns && is_new(LinuxNamespaceType::Mount) {
+        let channel = crate::rootfs::bind_sources::channel()?;
+        (Some(channel.parent), Some(channel.init))
+    } else {
+        (None, None)
+    };
     let setup = InitSetup {
         bundle: &bundle,
         cgroup_path: &cgroup_path,
@@ -157,6 +165,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         no_pivot: options.no_pivot,
         no_new_keyring: options.no_new_keyring,
         preserve_fds: options.preserve_fds,
+        bind_sources: sources_init,
         lock_fd: dir.raw_fd(),
     };
     let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
@@ -168,6 +177,9 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     record.pid = spawned.pid;
     record.pid_start_time = state::start_time_of(spawned.pid)?;
     dir.save(&record)?;
+    if let Some(socket) = &sources_parent {
+        crate::rootfs::bind_sources::send(spec, &bundle.dir, spawned.pid, socket)?;
+    }
 
     parent::configure(&spawned, spec, new_user_ns, cgroup)?;
     let terminal_master = match &relay_end {

@@ -53,6 +53,8 @@ pub struct InitSetup<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Where the parent sends the bind sources it opened (new user and mount namespaces).
+    pub bind_sources: Option<OwnedFd>,
     /// The state-directory lock the parent holds, to be closed (not unlocked) here.
     pub lock_fd: RawFd,
 }
@@ -120,6 +122,13 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
             .iter()
             .flatten()
             .any(|ns| ns.typ() == LinuxNamespaceType::User);
+    // Read while the host's /proc is still the one mounted: the container's may be absent
+    // or a different view.
+    let setgroups_allowed = setgroups_allowed(in_user_ns);
+    let bind_sources = match &setup.bind_sources {
+        Some(socket) => rootfs::bind_sources::receive(spec, socket)?,
+        None => Default::default(),
+    };
     rootfs::enter(&RootfsPlan {
         spec,
         rootfs: &setup.bundle.rootfs,
@@ -129,6 +138,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         cgroup_v1_views: setup.cgroup_v1_views.as_deref(),
         in_user_ns,
         no_pivot: setup.no_pivot,
+        bind_sources: &bind_sources,
     })?;
     rootfs::finish(spec)?;
 
@@ -144,7 +154,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
 
     let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     capabilities.drop_bounding()?;
-    identity::switch_to(process.user(), setgroups_allowed(in_user_ns))?;
+    identity::switch_to(process.user(), setgroups_allowed)?;
     capabilities.apply()?;
     // Changing credentials reset two process flags: dumpable (to fs.suid_dumpable, which
     // a host may set to 1) and the parent-death signal, still wanted while the parent
@@ -193,7 +203,7 @@ fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
     let size = process
         .console_size()
         .map(|b| (b.height() as u16, b.width() as u16));
-    let pty = terminal::open_in_container(process.user().uid(), process.user().gid(), size)?;
+    let pty = terminal::open_in_container(process.user().uid(), size)?;
     terminal::bind_console(&pty)?;
     channel::send_fd(socket, &pty.master, "/dev/ptmx")?;
     terminal::attach_stdio(&pty)?;

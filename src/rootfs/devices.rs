@@ -94,12 +94,15 @@ fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
         .file_name()
         .context("a device path needs a file name")?;
     let parent = paths::mkdir_all(root, parent_path)?;
-    if in_user_ns {
+    // A fifo needs no privilege to make; devices do.
+    if in_user_ns && node.kind != SFlag::S_IFIFO {
         // Bind the host's node: a user namespace cannot mknod, and the device cgroup
-        // still decides what may be opened.
+        // still decides what may be opened. Only the very device asked for: the path is
+        // the config's, and could name any host file.
+        let host_node = host_device(node)?;
         let target = paths::ensure_file(root, &node.path)?;
         mount(
-            Some(&node.path),
+            Some(sys::fd_path(&host_node).as_str()),
             sys::fd_path(&target).as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
@@ -138,6 +141,30 @@ fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
         nix::fcntl::AtFlags::empty(),
     )?;
     Ok(())
+}
+
+/// The host's node at `node.path`, opened without following a symlink, checked to be a
+/// device of the node's type and number.
+fn host_device(node: &Node) -> Result<OwnedFd> {
+    let fd: OwnedFd = nix::fcntl::open(
+        &node.path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening host {}", node.path.display()))?;
+    let stat = nix::sys::stat::fstat(&fd)
+        .with_context(|| format!("inspecting host {}", node.path.display()))?;
+    let wanted = makedev(node.major, node.minor);
+    if stat.st_mode & libc::S_IFMT != node.kind.bits() || stat.st_rdev != wanted {
+        anyhow::bail!(
+            "host {} is not the {} device {}:{} asked for: a user namespace can only bind a real host device",
+            node.path.display(),
+            if node.kind == SFlag::S_IFBLK { "block" } else { "character" },
+            node.major,
+            node.minor
+        );
+    }
+    Ok(fd)
 }
 
 /// /dev/fd, the stdio links, /dev/ptmx into the devpts instance, and /dev/core.

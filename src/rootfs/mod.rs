@@ -2,20 +2,25 @@
 //! the rootfs bound onto itself, the config's mounts, devices, pivot_root; then, from inside,
 //! sysctls, masked and read-only paths, and the read-only root.
 
+pub mod bind_sources;
 mod cgroupfs;
 mod devices;
+mod masks;
 mod mounts;
+mod no_pivot;
 mod options;
 pub mod paths;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub use masks::bind_file;
 pub use mounts::MountContext;
+pub use options::check as check_mount_options;
 
 /// The mount(2) propagation flags for a propagation name, `None` if it is not one.
 pub fn propagation_flags(name: &str) -> Option<MsFlags> {
@@ -42,6 +47,8 @@ pub struct RootfsPlan<'a> {
     pub cgroup_v1_views: Option<&'a [(std::ffi::OsString, std::path::PathBuf)]>,
     pub in_user_ns: bool,
     pub no_pivot: bool,
+    /// Bind sources the parent opened for the init, by index in `mounts`.
+    pub bind_sources: &'a std::collections::HashMap<usize, OwnedFd>,
 }
 
 /// Everything up to and including the switch into the new root. On return the process'
@@ -76,17 +83,21 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         cgroup_v1_views: plan.cgroup_v1_views,
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
-    for entry in spec_mounts {
-        mounts::mount_entry(&ctx, entry)?;
+    let mut readonly_dev = false;
+    for (index, entry) in spec_mounts.iter().enumerate() {
+        let source = plan.bind_sources.get(&index);
+        // A read-only /dev is mounted writable, filled (pts, shm, nodes, links), and made
+        // read-only at the end, like runc: mounted read-only it could not be filled.
+        if let Some(writable) = writable_dev(entry) {
+            mounts::mount_entry(&ctx, &writable, source)?;
+            readonly_dev = true;
+        } else {
+            mounts::mount_entry(&ctx, entry, source)?;
+        }
     }
-    let dev_from_host = spec_mounts.iter().any(|m| {
-        paths::relative(m.destination()) == Path::new("dev")
-            && (m.typ().as_deref() == Some("bind")
-                || m.options()
-                    .iter()
-                    .flatten()
-                    .any(|o| o == "bind" || o == "rbind"))
-    });
+    let dev_from_host = spec_mounts
+        .iter()
+        .any(|m| paths::relative(m.destination()) == Path::new("dev") && bind_sources::is_bind(m));
     let spec_devices = plan
         .spec
         .linux()
@@ -94,9 +105,25 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
         .and_then(|l| l.devices().clone())
         .unwrap_or_default();
     devices::create(&root, &spec_devices, !dev_from_host, plan.in_user_ns)?;
+    if readonly_dev {
+        let terminal = plan
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false);
+        if terminal {
+            // The pty is bound here later, when /dev can no longer take a new file.
+            paths::ensure_file(&root, Path::new("/dev/console"))?;
+        }
+        let dev = mounts::verify(&root, Path::new("/dev"))?;
+        mounts::remount(&dev, MsFlags::MS_RDONLY, MsFlags::empty())
+            .context("making /dev read-only")?;
+    }
 
     nix::unistd::fchdir(&root).context("entering the rootfs")?;
     if plan.no_pivot {
+        no_pivot::hide_host_kernel_filesystems(plan.rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .context("moving the rootfs onto /")?;
         nix::unistd::chroot(".").context("chroot into the rootfs")?;
@@ -105,6 +132,29 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
     }
     nix::unistd::chdir("/").context("chdir to the new root")?;
     Ok(())
+}
+
+/// For a /dev filesystem mount (not a bind) with `ro`: the same entry without it.
+fn writable_dev(entry: &oci_spec::runtime::Mount) -> Option<oci_spec::runtime::Mount> {
+    let options = entry.options().as_deref().unwrap_or_default();
+    let is_bind = entry.typ().as_deref() == Some("bind")
+        || options.iter().any(|o| o == "bind" || o == "rbind");
+    let readonly = options.iter().rfind(|o| *o == "ro" || *o == "rw");
+    if paths::relative(entry.destination()) != Path::new("dev")
+        || is_bind
+        || readonly.map(String::as_str) != Some("ro")
+    {
+        return None;
+    }
+    let mut writable = entry.clone();
+    writable.set_options(Some(
+        options
+            .iter()
+            .filter(|o| *o != "ro" && *o != "rw")
+            .cloned()
+            .collect(),
+    ));
+    Some(writable)
 }
 
 /// pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only
@@ -132,28 +182,27 @@ fn pivot() -> Result<()> {
 /// The steps that run inside the new root, after the container's /proc is mounted.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
+    let root = masks::open_root()?;
     for (key, value) in linux
         .and_then(|l| l.sysctl().as_ref())
         .into_iter()
         .flatten()
     {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value)
-            .with_context(|| format!("linux.sysctl: writing {value:?} to {}", path.display()))?;
+        write_sysctl(&root, key, value).with_context(|| format!("linux.sysctl: setting {key}"))?;
     }
     for masked in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        mask(Path::new(masked)).with_context(|| format!("masking {masked}"))?;
+        masks::mask(&root, Path::new(masked)).with_context(|| format!("masking {masked}"))?;
     }
     for readonly in linux
         .and_then(|l| l.readonly_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        make_readonly(Path::new(readonly))
+        masks::make_readonly(&root, Path::new(readonly))
             .with_context(|| format!("making {readonly} read-only"))?;
     }
     if let Some(propagation) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
@@ -167,57 +216,23 @@ pub fn finish(spec: &Spec) -> Result<()> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
-        make_readonly(Path::new("/")).context("making the root read-only")?;
+        masks::make_readonly(&root, Path::new("/")).context("making the root read-only")?;
     }
     Ok(())
 }
 
-/// Hides a path: a directory under an empty read-only tmpfs, a file under /dev/null.
-/// Paths the image does not have are left alone.
-fn mask(path: &Path) -> Result<()> {
-    let metadata = match std::fs::symlink_metadata(path) {
-        Ok(metadata) => metadata,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    if metadata.is_dir() {
-        mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0,mode=0555"),
-        )?;
-    } else {
-        mount(
-            Some("/dev/null"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )?;
+/// Writes one (already validated) sysctl through the container's own procfs: the file is
+/// resolved inside the root and must be on a proc filesystem, so an image whose /proc is
+/// not one gets an error instead of a file written somewhere else.
+fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    let file = paths::open(root, &path, libc::O_WRONLY | libc::O_NOFOLLOW)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let fs = nix::sys::statfs::fstatfs(&file).context("checking the sysctl's filesystem")?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        bail!("{} is not on the container's procfs", path.display());
     }
+    nix::unistd::write(&file, value.as_bytes())
+        .with_context(|| format!("writing {value:?} to {}", path.display()))?;
     Ok(())
-}
-
-fn make_readonly(path: &Path) -> Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    // The root is already a bind mount of the rootfs; other paths get one of their own.
-    if path != Path::new("/") {
-        mount(
-            Some(path),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )?;
-    }
-    let fd: OwnedFd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    mounts::remount(&fd, MsFlags::MS_RDONLY, MsFlags::empty())
 }

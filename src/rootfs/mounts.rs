@@ -27,18 +27,48 @@ pub struct MountContext<'a> {
     pub cgroup_v1_views: Option<&'a [(OsString, PathBuf)]>,
 }
 
-pub fn mount_entry(ctx: &MountContext, entry: &Mount) -> Result<()> {
+/// Mounts one config entry; `source` is the bind source the parent already opened, if any.
+pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<&OwnedFd>) -> Result<()> {
     let destination = entry.destination();
-    let options = MountOptions::parse(entry.options().as_deref().unwrap_or_default());
     let typ = entry.typ().as_deref().unwrap_or("none");
+    let options = MountOptions::parse(
+        entry.options().as_deref().unwrap_or_default(),
+        typ == "bind",
+    )
+    .with_context(|| format!("mount {typ} on {}", destination.display()))?;
     let result = if options.bind || typ == "bind" {
-        bind(ctx, entry, &options)
+        bind(ctx, entry, &options, source)
     } else if typ == "cgroup" || typ == "cgroup2" {
         super::cgroupfs::mount_cgroups(ctx, destination, &options)
+            .and_then(|()| set_recursive(&verify(ctx.root, destination)?, &options))
     } else {
+        if typ == "proc" || typ == "sysfs" {
+            ordinary_directory(ctx.root, destination, typ)?;
+        }
         filesystem(ctx, entry, typ, &options)
     };
     result.with_context(|| format!("mounting {typ} on {}", destination.display()))
+}
+
+/// proc and sysfs go on a real directory of the image, never through a symlink planted
+/// where the kernel's own files should be (as runc refuses it too).
+fn ordinary_directory(root: &OwnedFd, destination: &Path, typ: &str) -> Result<()> {
+    let existing = match paths::open(root, destination, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("opening {}", destination.display()));
+        }
+    };
+    let stat = nix::sys::stat::fstat(&existing)
+        .with_context(|| format!("inspecting {}", destination.display()))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        bail!(
+            "{} is not a directory in the rootfs (a symlink?): {typ} must be mounted on an ordinary directory",
+            destination.display()
+        );
+    }
+    Ok(())
 }
 
 fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptions) -> Result<()> {
@@ -46,7 +76,7 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let target = paths::mkdir_all(ctx.root, destination)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = options.data();
-    let flags = options.flags & !MsFlags::MS_REMOUNT;
+    let flags = options.flags.difference(MsFlags::MS_REMOUNT);
     let attempt = mount(
         Some(&source),
         sys::fd_path(&target).as_str(),
@@ -77,10 +107,16 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
         Err(e) => return Err(e.into()),
     }
     let mounted = verify(ctx.root, destination)?;
+    set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
 }
 
-fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()> {
+fn bind(
+    ctx: &MountContext,
+    entry: &Mount,
+    options: &MountOptions,
+    opened: Option<&OwnedFd>,
+) -> Result<()> {
     let destination = entry.destination();
     let source = entry
         .source()
@@ -91,9 +127,22 @@ fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()>
     } else {
         ctx.bundle.join(source)
     };
-    let metadata =
-        std::fs::metadata(&source).with_context(|| format!("bind source {}", source.display()))?;
-    let target = if metadata.is_dir() {
+    let (source, is_dir) = match opened {
+        Some(fd) => {
+            let stat = nix::sys::stat::fstat(fd)
+                .with_context(|| format!("bind source {}", source.display()))?;
+            (
+                PathBuf::from(sys::fd_path(fd)),
+                stat.st_mode & libc::S_IFMT == libc::S_IFDIR,
+            )
+        }
+        None => {
+            let metadata = std::fs::metadata(&source)
+                .with_context(|| format!("bind source {}", source.display()))?;
+            (source, metadata.is_dir())
+        }
+    };
+    let target = if is_dir {
         paths::mkdir_all(ctx.root, destination)?
     } else {
         paths::ensure_file(ctx.root, destination)?
@@ -110,11 +159,22 @@ fn bind(ctx: &MountContext, entry: &Mount, options: &MountOptions) -> Result<()>
         None::<&str>,
     )?;
     let mounted = verify(ctx.root, destination)?;
-    let wanted = options.flags & !MsFlags::MS_REMOUNT;
-    if !wanted.is_empty() {
+    // A bind takes its source's flags: the ones asked for need a remount of the new mount.
+    let wanted = options.flags.difference(MsFlags::MS_REMOUNT);
+    if !wanted.is_empty() || !options.cleared.is_empty() {
         remount(&mounted, wanted, options.cleared)?;
     }
+    set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
+}
+
+/// The recursive options (`rro`, `rnosuid`, ...), for the mount and all mounts below it.
+fn set_recursive(mounted: &OwnedFd, options: &MountOptions) -> Result<()> {
+    let attr = options.recursive_attr;
+    if attr == sys::mount_attr::MountAttr::default() {
+        return Ok(());
+    }
+    sys::mount_attr::set_recursive(mounted, attr).context("applying the recursive mount options")
 }
 
 /// Re-resolves `destination` inside the root and checks it is now the root of a mount:

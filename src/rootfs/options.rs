@@ -1,7 +1,14 @@
 //! Mount options as the runtime spec writes them, turned into mount(2) flags, propagation
-//! flags and the filesystem-specific data string.
+//! flags, recursive mount attributes (`rro`, `rnosuid`, ...) and the filesystem-specific
+//! data string. Options that skiff cannot make take effect are refused by name.
 
+use anyhow::{bail, Result};
 use nix::mount::MsFlags;
+
+use crate::sys::mount_attr::{self, MountAttr};
+
+/// `nosymfollow`, which nix's `MsFlags` does not name.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct MountOptions {
@@ -10,6 +17,8 @@ pub struct MountOptions {
     /// not carry them over from the source.
     pub cleared: MsFlags,
     pub propagation: MsFlags,
+    /// Attributes applied to the mount and every mount below it, after mounting.
+    pub recursive_attr: MountAttr,
     pub data: Vec<String>,
     pub bind: bool,
     pub recursive: bool,
@@ -21,6 +30,7 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             cleared: MsFlags::empty(),
             propagation: MsFlags::empty(),
+            recursive_attr: MountAttr::default(),
             data: Vec::new(),
             bind: false,
             recursive: false,
@@ -28,18 +38,31 @@ impl Default for MountOptions {
     }
 }
 
+/// Flags a bind mount cannot take: they belong to the filesystem (superblock), which the
+/// bind shares with its source, and a bind remount silently ignores them.
+const SUPERBLOCK_ONLY: MsFlags = MsFlags::MS_SYNCHRONOUS
+    .union(MsFlags::MS_DIRSYNC)
+    .union(MsFlags::MS_MANDLOCK)
+    .union(MsFlags::MS_LAZYTIME);
+
 impl MountOptions {
-    pub fn parse(options: &[String]) -> MountOptions {
+    /// Parses a mount's options; `is_bind` is whether the mount's type already makes it a
+    /// bind (`"type": "bind"`), since a bind has no filesystem to pass data options to.
+    pub fn parse(options: &[String], is_bind: bool) -> Result<MountOptions> {
         let mut parsed = MountOptions::default();
         for option in options {
             if let Some((set, flag)) = flag_option(option) {
+                // insert/remove keep bits nix does not name (nosymfollow), which `!`
+                // would drop.
                 if set {
-                    parsed.flags |= flag;
-                    parsed.cleared &= !flag;
+                    parsed.flags.insert(flag);
+                    parsed.cleared.remove(flag);
                 } else {
-                    parsed.flags &= !flag;
-                    parsed.cleared |= flag;
+                    parsed.flags.remove(flag);
+                    parsed.cleared.insert(flag);
                 }
+            } else if let Some((set, attr)) = recursive_option(option) {
+                parsed.add_recursive(set, attr);
             } else if let Some(flag) = super::propagation_flags(option) {
                 parsed.propagation |= flag;
             } else if option == "bind" {
@@ -47,16 +70,93 @@ impl MountOptions {
             } else if option == "rbind" {
                 parsed.bind = true;
                 parsed.recursive = true;
+            } else if matches!(option.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
+                bail!("option {option:?} is not supported yet");
             } else {
                 parsed.data.push(option.clone());
             }
         }
-        parsed
+        if parsed.bind || is_bind {
+            if let Some(option) = parsed.data.first() {
+                bail!("option {option:?} is not a bind mount option");
+            }
+            let superblock = parsed.flags & SUPERBLOCK_ONLY;
+            if !superblock.is_empty() {
+                bail!("{superblock:?} cannot be set on a bind mount");
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Adds one recursive attribute. The access-time mode is one value of three, so
+    /// setting any of them replaces the whole mode.
+    fn add_recursive(&mut self, set: bool, attr: u64) {
+        let recursive = &mut self.recursive_attr;
+        if attr & mount_attr::MOUNT_ATTR_ATIME_MASK != 0 || attr == mount_attr::MOUNT_ATTR_RELATIME
+        {
+            recursive.set &= !mount_attr::MOUNT_ATTR_ATIME_MASK;
+            recursive.clear |= mount_attr::MOUNT_ATTR_ATIME_MASK;
+            if set {
+                recursive.set |= attr;
+            }
+        } else if set {
+            recursive.set |= attr;
+            recursive.clear &= !attr;
+        } else {
+            recursive.clear |= attr;
+            recursive.set &= !attr;
+        }
     }
 
     pub fn data(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
     }
+}
+
+/// Checks a config mount's options without mounting anything, so a bad option is refused
+/// before a container is made.
+pub fn check(mount: &oci_spec::runtime::Mount) -> Result<()> {
+    let typ = mount.typ().as_deref().unwrap_or("none");
+    let parsed = MountOptions::parse(
+        mount.options().as_deref().unwrap_or_default(),
+        typ == "bind",
+    )?;
+    // The cgroup mount is built by skiff from binds and a tmpfs: there is no filesystem
+    // to take data options.
+    if (typ == "cgroup" || typ == "cgroup2") && !parsed.bind {
+        if let Some(option) = parsed.data.first() {
+            bail!("option {option:?} is not a cgroup mount option");
+        }
+    }
+    Ok(())
+}
+
+/// `(true, A)` for a recursive option that sets attribute A, `(false, A)` for one that
+/// clears it. For the access-time mode, `(true, MODE)` selects that mode.
+fn recursive_option(option: &str) -> Option<(bool, u64)> {
+    use mount_attr::*;
+    let entry = match option {
+        "rro" => (true, MOUNT_ATTR_RDONLY),
+        "rrw" => (false, MOUNT_ATTR_RDONLY),
+        "rnosuid" => (true, MOUNT_ATTR_NOSUID),
+        "rsuid" => (false, MOUNT_ATTR_NOSUID),
+        "rnodev" => (true, MOUNT_ATTR_NODEV),
+        "rdev" => (false, MOUNT_ATTR_NODEV),
+        "rnoexec" => (true, MOUNT_ATTR_NOEXEC),
+        "rexec" => (false, MOUNT_ATTR_NOEXEC),
+        "rnodiratime" => (true, MOUNT_ATTR_NODIRATIME),
+        "rdiratime" => (false, MOUNT_ATTR_NODIRATIME),
+        "rnosymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
+        "rsymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
+        "rnoatime" => (true, MOUNT_ATTR_NOATIME),
+        "rstrictatime" => (true, MOUNT_ATTR_STRICTATIME),
+        // Turning noatime or strictatime off leaves the kernel's default, relatime;
+        // turning relatime off asks for strict access times.
+        "rrelatime" | "ratime" | "rnostrictatime" => (true, MOUNT_ATTR_RELATIME),
+        "rnorelatime" => (true, MOUNT_ATTR_STRICTATIME),
+        _ => return None,
+    };
+    Some(entry)
 }
 
 /// `(true, F)` for an option that sets flag F, `(false, F)` for one that clears it.
@@ -88,6 +188,8 @@ fn flag_option(option: &str) -> Option<(bool, MsFlags)> {
         "loud" => (false, MsFlags::MS_SILENT),
         "lazytime" => (true, MsFlags::MS_LAZYTIME),
         "nolazytime" => (false, MsFlags::MS_LAZYTIME),
+        "nosymfollow" => (true, MS_NOSYMFOLLOW),
+        "symfollow" => (false, MS_NOSYMFOLLOW),
         _ => return None,
     };
     Some(entry)
@@ -98,7 +200,12 @@ mod tests {
     use super::*;
 
     fn parse(options: &[&str]) -> MountOptions {
-        MountOptions::parse(&options.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        try_parse(options, false).unwrap()
+    }
+
+    fn try_parse(options: &[&str], is_bind: bool) -> Result<MountOptions> {
+        let options: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+        MountOptions::parse(&options, is_bind)
     }
 
     #[test]
@@ -116,5 +223,45 @@ mod tests {
         assert_eq!(parsed.flags, MsFlags::empty());
         assert_eq!(parsed.cleared, MsFlags::MS_RDONLY);
         assert!(parsed.bind && parsed.recursive);
+    }
+
+    #[test]
+    fn recursive_forms_become_mount_attributes() {
+        let parsed = parse(&["rbind", "rro", "rnosuid", "rnoatime"]);
+        assert_eq!(
+            parsed.recursive_attr.set,
+            mount_attr::MOUNT_ATTR_RDONLY
+                | mount_attr::MOUNT_ATTR_NOSUID
+                | mount_attr::MOUNT_ATTR_NOATIME
+        );
+        assert_eq!(
+            parsed.recursive_attr.clear,
+            mount_attr::MOUNT_ATTR_ATIME_MASK
+        );
+        let parsed = parse(&["rro", "rrw", "rnoatime", "rrelatime"]);
+        assert_eq!(parsed.recursive_attr.set, 0);
+        assert_eq!(
+            parsed.recursive_attr.clear,
+            mount_attr::MOUNT_ATTR_RDONLY | mount_attr::MOUNT_ATTR_ATIME_MASK
+        );
+    }
+
+    #[test]
+    fn binds_refuse_what_they_cannot_honour() {
+        let err = try_parse(&["rbind", "size=10"], false).unwrap_err();
+        assert!(err.to_string().contains("size=10"), "{err}");
+        assert!(try_parse(&["bogus"], true).is_err());
+        assert!(try_parse(&["bind", "sync"], false).is_err());
+        assert!(try_parse(&["bind", "ro", "nosymfollow", "rprivate"], false).is_ok());
+        // A filesystem mount passes unknown options to the filesystem.
+        assert_eq!(parse(&["size=10"]).data().as_deref(), Some("size=10"));
+    }
+
+    #[test]
+    fn deferred_features_are_refused_by_name() {
+        for option in ["idmap", "ridmap", "tmpcopyup"] {
+            let err = try_parse(&[option], false).unwrap_err();
+            assert!(err.to_string().contains(option), "{err}");
+        }
     }
 }

@@ -6,6 +6,10 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub mod cgroups;
+mod lsm;
+mod mappings;
+mod mounts;
+mod sysctl;
 mod template;
 pub use template::template;
 
@@ -39,7 +43,15 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             spec.version()
         );
     }
-    let root = spec.root().as_ref().context("root.path is missing")?;
+    let root = spec
+        .root()
+        .as_ref()
+        .context("root.path is missing: root is required on Linux")?;
+    // A `root` without `path` parses as an empty path, which would make the bundle
+    // directory itself (config.json and all) the container's root.
+    if root.path().as_os_str().is_empty() {
+        bail!("root.path is missing");
+    }
     let rootfs = bundle_dir.join(root.path());
     if !rootfs.is_dir() {
         bail!("root.path {} is not a directory", rootfs.display());
@@ -107,13 +119,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             }
         }
     }
-    if let Some(sysctl) = linux.sysctl() {
-        for key in sysctl.keys() {
-            if key.contains('/') && key.contains("..") || key.is_empty() {
-                bail!("linux.sysctl: invalid key {key:?}");
-            }
-        }
-    }
+    sysctl::validate(linux)?;
+    mappings::validate(linux)?;
+    lsm::validate(spec)?;
+    mounts::validate(spec)?;
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod mount_attr;
+
 /// What a fork-like clone returned to the caller.
 pub enum Forked {
     Parent(libc::pid_t),

@@ -1179,3 +1179,32 @@ impl Drop for CgroupCleanup {
         }
     }
 }
+
+/// A tmpfs the test mounts on the host (e.g. as a submount of a bind source), lazily
+/// unmounted on drop.
+pub struct HostTmpfs {
+    pub path: PathBuf,
+}
+
+impl HostTmpfs {
+    pub fn mount(path: &Path) -> HostTmpfs {
+        fs::create_dir_all(path).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=8m"),
+        )
+        .unwrap_or_else(|e| panic!("mounting a tmpfs on {}: {e}", path.display()));
+        HostTmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
+    }
+}

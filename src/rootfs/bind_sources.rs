@@ -1,0 +1,146 @@
+//! Bind sources a user namespace cannot reach. The init is born in the container's user
+//! namespace, where host root's files (a source inside a 0700 directory) are out of reach.
+//! So the parent, still host root, joins the init's new mount namespace for a moment, opens
+//! each bind source there as an `O_PATH` descriptor (which the init's mounts accept, being
+//! of its own namespace), and hands them over a socketpair; the init binds from those.
+
+use std::collections::HashMap;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use oci_spec::runtime::{Mount, Spec};
+
+/// The two ends of the hand-over: the parent sends on `parent`, the init reads `init`.
+pub struct SourceChannel {
+    pub parent: OwnedFd,
+    pub init: OwnedFd,
+}
+
+pub fn channel() -> Result<SourceChannel> {
+    let (parent, init) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("creating the bind-source socketpair")?;
+    Ok(SourceChannel { parent, init })
+}
+
+pub fn is_bind(mount: &Mount) -> bool {
+    mount.typ().as_deref() == Some("bind")
+        || mount
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
+}
+
+/// The config's bind mounts: index in `mounts` and source path as the host sees it.
+fn bind_sources(spec: &Spec, bundle: &Path) -> Vec<(usize, PathBuf)> {
+    spec.mounts()
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, m)| is_bind(m))
+        .filter_map(|(index, m)| {
+            let source = m.source().as_ref()?;
+            Some((index, bundle.join(source)))
+        })
+        .collect()
+}
+
+/// Parent side: opens every bind source inside the mount namespace of `init_pid` and sends
+/// the descriptors. Returns to this process' own mount namespace and directory after.
+pub fn send(spec: &Spec, bundle: &Path, init_pid: i32, socket: &OwnedFd) -> Result<()> {
+    let sources = bind_sources(spec, bundle);
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let own_ns = std::fs::File::open("/proc/self/ns/mnt").context("opening our mount namespace")?;
+    let cwd = std::fs::File::open(".").context("opening the working directory")?;
+    let init_ns = std::fs::File::open(format!("/proc/{init_pid}/ns/mnt"))
+        .context("opening the init's mount namespace")?;
+    nix::sched::setns(&init_ns, CloneFlags::CLONE_NEWNS)
+        .context("joining the init's mount namespace")?;
+    let opened: Result<Vec<(usize, OwnedFd)>> = sources
+        .iter()
+        .map(|(index, path)| {
+            let fd = nix::fcntl::open(
+                path,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("mounts[{index}]: bind source {}", path.display()))?;
+            Ok((*index, fd))
+        })
+        .collect();
+    nix::sched::setns(&own_ns, CloneFlags::CLONE_NEWNS)
+        .context("returning to our mount namespace")?;
+    nix::unistd::fchdir(&cwd).context("returning to the working directory")?;
+    for (index, fd) in opened? {
+        let payload = (index as u32).to_ne_bytes();
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&payload)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .with_context(|| format!("mounts[{index}]: handing the bind source to the init"))?;
+    }
+    Ok(())
+}
+
+/// Init side: the descriptors `send` opened, by mount index.
+pub fn receive(spec: &Spec, socket: &OwnedFd) -> Result<HashMap<usize, OwnedFd>> {
+    let wanted = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .filter(|m| is_bind(m) && m.source().is_some())
+        .count();
+    // The parent sent everything before telling the init to go; the timeout only bounds
+    // the wait if it did not.
+    let timeout = nix::sys::time::TimeVal::new(20, 0);
+    nix::sys::socket::setsockopt(
+        &socket.as_fd(),
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &timeout,
+    )
+    .context("bounding the wait for bind sources")?;
+    let mut received = HashMap::with_capacity(wanted);
+    while received.len() < wanted {
+        let mut payload = [0u8; 4];
+        let fd = {
+            let mut iov = [IoSliceMut::new(&mut payload)];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let message = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .context("receiving the bind sources")?;
+            let mut cmsgs = message.cmsgs().context("reading the bind source")?;
+            cmsgs.find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+        };
+        let Some(fd) = fd else {
+            bail!("the parent sent a bind source without a descriptor");
+        };
+        let fd = crate::sys::adopt_fd(fd);
+        received.insert(u32::from_ne_bytes(payload) as usize, fd);
+    }
+    Ok(received)
+}

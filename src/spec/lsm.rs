@@ -1,0 +1,33 @@
+//! Linux security module labels. skiff applies neither AppArmor nor SELinux, so a config
+//! asking for a profile or label is refused: a container meant to run confined must not
+//! run unconfined because the field was skipped.
+
+use anyhow::{bail, Result};
+use oci_spec::runtime::Spec;
+
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec.process().as_ref();
+    let linux = spec.linux().as_ref();
+    let requested = [
+        (
+            "process.apparmorProfile",
+            process.and_then(|p| p.apparmor_profile().as_deref()),
+        ),
+        (
+            "process.selinuxLabel",
+            process.and_then(|p| p.selinux_label().as_deref()),
+        ),
+        (
+            "linux.mountLabel",
+            linux.and_then(|l| l.mount_label().as_deref()),
+        ),
+    ];
+    // An empty string means "no label", as in runc.
+    if let Some((field, value)) = requested
+        .iter()
+        .find_map(|(field, value)| value.filter(|v| !v.is_empty()).map(|v| (field, v)))
+    {
+        bail!("{field} {value:?} is not supported: skiff applies no AppArmor or SELinux labels");
+    }
+    Ok(())
+}

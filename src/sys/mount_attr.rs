@@ -1,0 +1,60 @@
+//! `mount_setattr(2)`: changes the per-mount flags of a whole mount tree at once, which a
+//! bind remount cannot do (it only touches the top mount, leaving submounts writable under
+//! an `rro` bind).
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x0000_0002;
+pub const MOUNT_ATTR_NODEV: u64 = 0x0000_0004;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x0000_0008;
+/// The mask of the three-valued access-time mode; changing the mode must clear all of it.
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x0000_0070;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0000_0000;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x0000_0010;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x0000_0020;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// Flags to set and to clear, as `struct mount_attr` carries them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MountAttr {
+    pub set: u64,
+    pub clear: u64,
+}
+
+/// Applies `attr` to the mount `fd` is the root of and to every mount below it.
+pub fn set_recursive(fd: &impl AsRawFd, attr: MountAttr) -> io::Result<()> {
+    #[repr(C)]
+    struct RawMountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let raw = RawMountAttr {
+        attr_set: attr.set,
+        attr_clr: attr.clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: `empty` and `raw` outlive the call, and the size passed is that of `raw`,
+    // laid out as the kernel's `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
+            &raw as *const RawMountAttr,
+            std::mem::size_of::<RawMountAttr>(),
+        )
+    };
+    if ret == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
