@@ -46,7 +46,8 @@ pub struct InitSetup<'a> {
     pub cgroup_v1_views: Option<Vec<(std::ffi::OsString, PathBuf)>>,
     pub gate: StartGate,
     pub console: ConsoleTarget,
-    /// Namespaces to join by path, already opened, user namespace first.
+    /// Namespaces to join by path, already opened: the parent joins all but the user
+    /// namespace around the clone, the init joins the user namespace.
     pub joined: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
     pub new_cgroup_ns: bool,
@@ -93,7 +94,12 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context("becoming uid 0 in the new user namespace (is it mapped?)")?;
     }
-    for (kind, fd) in &setup.joined {
+    // The parent joined every other namespace given by path before cloning us.
+    for (kind, fd) in setup
+        .joined
+        .iter()
+        .filter(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
+    {
         nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
     }
     // A cgroup namespace is rooted where the process is when it is made: only now, inside

@@ -634,6 +634,15 @@ impl Bundle {
         })
     }
 
+    /// Joins namespace `ty` by `path` (replacing any entry of that type).
+    pub fn join_namespace(&mut self, ty: &str, path: &str) -> &mut Self {
+        self.edit(|c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+            ns.retain(|n| n["type"] != ty);
+            ns.push(json!({ "type": ty, "path": path }));
+        })
+    }
+
     /// User namespace mapping container 0..65536 to host 100000..165536.
     pub fn userns(&mut self) -> &mut Self {
         self.add_namespace("user");
