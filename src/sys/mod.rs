@@ -8,6 +8,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod fds;
+
 /// What a fork-like clone returned to the caller.
 pub enum Forked {
     Parent(libc::pid_t),
