@@ -32,6 +32,14 @@ fn prepare_process() -> anyhow::Result<()> {
     use anyhow::Context;
     use std::os::unix::ffi::OsStrExt;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    // Subcommands are matched by their exact word, so a command that starts container
+    // processes is never missed; a container ID spelled like one only costs a re-exec.
+    if args
+        .iter()
+        .any(|arg| matches!(arg.as_bytes(), b"create" | b"run" | b"exec"))
+    {
+        sys::exe::run_from_read_only_binary()?;
+    }
     if args
         .iter()
         .any(|arg| arg.as_bytes().starts_with(b"--preserve-fds"))

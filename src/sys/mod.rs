@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod exe;
 pub mod fds;
 
 /// What a fork-like clone returned to the caller.
