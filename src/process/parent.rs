@@ -104,25 +104,32 @@ struct JoinedNamespaces {
 
 impl JoinedNamespaces {
     fn enter(joined: &[&(CloneFlags, OwnedFd)]) -> Result<JoinedNamespaces> {
+        // Everything this needs from the parent's own /proc and working directory is
+        // opened first: once in a joined mount namespace, /proc is the container's.
+        let mut own = Vec::with_capacity(joined.len());
+        let mut cwd = None;
+        for (kind, _) in joined {
+            let own_path = format!("/proc/self/ns/{}", ns_file(*kind));
+            let fd =
+                std::fs::File::open(&own_path).with_context(|| format!("opening {own_path}"))?;
+            own.push(OwnedFd::from(fd));
+            if *kind == CloneFlags::CLONE_NEWNS {
+                let dir = std::fs::File::open(".").context("opening the working directory")?;
+                cwd = Some(OwnedFd::from(dir));
+            }
+        }
         let mut visit = JoinedNamespaces {
             own: Vec::with_capacity(joined.len()),
-            cwd: None,
+            cwd,
         };
-        for (kind, target) in joined {
-            let own_path = format!("/proc/self/ns/{}", ns_file(*kind));
-            let own =
-                std::fs::File::open(&own_path).with_context(|| format!("opening {own_path}"))?;
-            if *kind == CloneFlags::CLONE_NEWNS {
-                let cwd = std::fs::File::open(".").context("opening the working directory")?;
-                visit.cwd = Some(cwd.into());
-            }
-            if let Err(error) = nix::sched::setns(target, *kind) {
+        for ((kind, target), own) in joined.iter().map(|j| (j.0, &j.1)).zip(own) {
+            if let Err(error) = nix::sched::setns(target, kind) {
                 visit.leave()?;
                 return Err(error).with_context(|| {
-                    format!("linux.namespaces: joining the {} namespace", ns_file(*kind))
+                    format!("linux.namespaces: joining the {} namespace", ns_file(kind))
                 });
             }
-            visit.own.push((*kind, own.into()));
+            visit.own.push((kind, own));
         }
         Ok(visit)
     }
