@@ -80,3 +80,31 @@ fn a_new_user_namespace_can_join_a_network_namespace_by_path() {
     );
     a.kill(Some("KILL")).assert_ok();
 }
+
+#[test]
+fn joining_a_mount_namespace_by_path_leaves_nothing_behind() {
+    let rt = Runtime::new("join-mnt");
+    let mut sleeper = Bundle::new("join-mnt-a");
+    let a = rt.container(&sleeper);
+    let a_pid = start_sleeper(&a, &mut sleeper);
+
+    let mut joiner = Bundle::new("join-mnt-b");
+    // Once in A's mount namespace, /proc is A's: the parent's way back into its own
+    // namespaces must not depend on it.
+    joiner.remove("/hostname");
+    // (mount listed before uts, so uts is joined after the mount namespace).
+    joiner.join_namespace("mount", &format!("/proc/{a_pid}/ns/mnt"));
+    joiner.join_namespace("uts", &format!("/proc/{a_pid}/ns/uts"));
+    let b = rt.container(&joiner);
+    let out = b.run(&[]);
+    // The bundle's rootfs is not in A's mount namespace, so the init cannot bind it: the
+    // run fails, and must undo everything on the host's side.
+    out.assert_code(1);
+    assert!(
+        !out.stderr.contains("/proc/self/ns"),
+        "the parent lost its way back: {}",
+        out.stderr
+    );
+    b.assert_nothing_left();
+    a.kill(Some("KILL")).assert_ok();
+}
