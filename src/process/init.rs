@@ -17,7 +17,7 @@ use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::channel::{self, Channel, Message};
-use crate::rootfs::{self, RootfsPlan};
+use crate::rootfs::{self, paths, RootfsPlan};
 use crate::security::{capabilities::CapabilitySets, identity, rlimits};
 use crate::spec::Bundle;
 use crate::{sys, terminal};
@@ -46,7 +46,8 @@ pub struct InitSetup<'a> {
     pub cgroup_v1_views: Option<Vec<(std::ffi::OsString, PathBuf)>>,
     pub gate: StartGate,
     pub console: ConsoleTarget,
-    /// Namespaces to join by path, already opened, user namespace first.
+    /// Namespaces to join by path, already opened: the parent joins all but the user
+    /// namespace around the clone, the init joins the user namespace.
     pub joined: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
     pub new_cgroup_ns: bool,
@@ -95,7 +96,12 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context("becoming uid 0 in the new user namespace (is it mapped?)")?;
     }
-    for (kind, fd) in &setup.joined {
+    // The parent joined every other namespace given by path before cloning us.
+    for (kind, fd) in setup
+        .joined
+        .iter()
+        .filter(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
+    {
         nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
     }
     // A cgroup namespace is rooted where the process is when it is made: only now, inside
@@ -140,11 +146,16 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         no_pivot: setup.no_pivot,
         bind_sources: &bind_sources,
     })?;
+    // Before rootfs::finish may make the root read-only (runc's own template sets
+    // root.readonly).
+    create_missing_cwd(process.cwd())?;
     rootfs::finish(spec)?;
 
     if process.terminal().unwrap_or(false) {
         connect_terminal(process, &setup.console)?;
     }
+    // No descriptor skiff holds may serve as a way out through the working directory.
+    close_on_exec_except_preserved(setup.preserve_fds)?;
     enter_cwd(process.cwd())?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     let env = process.env().clone().unwrap_or_default();
@@ -185,7 +196,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     channel.send(&Message::Detached)?;
     wait_for_start(&setup.gate, channel)?;
 
-    sys::cloexec_from(3 + setup.preserve_fds).context("closing skiff's descriptors")?;
+    close_on_exec_except_preserved(setup.preserve_fds)?;
     let args = to_cstrings(args)?;
     let env = to_cstrings(&env)?;
     let error = sys::exec(&program, &args, &env);
@@ -210,11 +221,67 @@ fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
     Ok(())
 }
 
-/// `process.cwd`, created if the image lacks it.
+/// The container's root, as this process (after pivot_root or chroot) sees it.
+fn container_root() -> Result<OwnedFd> {
+    let root = std::fs::File::open("/").context("opening the container's root")?;
+    Ok(root.into())
+}
+
+/// Creates `process.cwd` inside the root if the image lacks it. Anything else in the way
+/// (a file, a magic link such as /proc/self/fd/N) is refused here, before any change.
+fn create_missing_cwd(cwd: &Path) -> Result<()> {
+    let root = container_root()?;
+    match paths::open(&root, cwd, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(_) => Ok(()),
+        Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
+            paths::mkdir_all(&root, cwd)
+                .with_context(|| format!("process.cwd {}: creating it", cwd.display()))?;
+            Ok(())
+        }
+        Err(error) => Err(error).with_context(|| {
+            format!(
+                "process.cwd {}: not a directory inside the container's root",
+                cwd.display()
+            )
+        }),
+    }
+}
+
+/// Enters `process.cwd`, resolved inside the container's root without magic links, and
+/// checks that the kernel agrees the working directory is reachable from that root (the
+/// class of runc's CVE-2024-21626, where a leaked directory descriptor led outside).
 fn enter_cwd(cwd: &Path) -> Result<()> {
-    std::fs::create_dir_all(cwd)
-        .with_context(|| format!("creating process.cwd {}", cwd.display()))?;
-    nix::unistd::chdir(cwd).with_context(|| format!("entering process.cwd {}", cwd.display()))
+    let root = container_root()?;
+    let dir = paths::open(&root, cwd, libc::O_PATH | libc::O_DIRECTORY).with_context(|| {
+        format!(
+            "process.cwd {}: not a directory inside the container's root",
+            cwd.display()
+        )
+    })?;
+    nix::unistd::fchdir(&dir).with_context(|| format!("entering process.cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(now) if now.is_absolute() => Ok(()),
+        _ => bail!(
+            "process.cwd {}: the working directory is outside the container's root",
+            cwd.display()
+        ),
+    }
+}
+
+/// Marks every descriptor from 3 up close-on-exec except those of 3..3+preserve_fds that
+/// skiff's caller really passed: a `--preserve-fds` beyond them must not hand the container
+/// a descriptor skiff opened itself.
+fn close_on_exec_except_preserved(preserve_fds: u32) -> Result<()> {
+    sys::cloexec_from(3).context("marking skiff's descriptors close-on-exec")?;
+    let end = 3 + i64::from(preserve_fds);
+    for &fd in sys::fds::inherited()
+        .iter()
+        .filter(|fd| i64::from(**fd) < end)
+    {
+        sys::fds::keep_across_exec(fd)
+            .with_context(|| format!("--preserve-fds: keeping descriptor {fd} open"))?;
+    }
+    Ok(())
 }
 
 /// Where the container's PATH finds `name` (a name with a slash is used as it is).

@@ -2,6 +2,7 @@
 //! namespaces, configure it from outside (ID mappings, cgroup, OOM score), let it set itself
 //! up, and wait until it reports that it is ready or why it failed.
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -54,9 +55,31 @@ pub fn ns_flag(kind: LinuxNamespaceType) -> CloneFlags {
 }
 
 /// Clones the init. In the child this never returns: it becomes the container.
+///
+/// Namespaces given by path, except a user namespace, are joined here by the parent,
+/// around the clone: the init is then born inside them (a joined pid namespace contains
+/// it, where a setns in the init would only place its children there), and it joins them
+/// while still privileged in the host's user namespace, before any new user namespace
+/// it is cloned into would deny it a namespace the host owns. The parent returns to its
+/// own namespaces right after the clone; skiff is single-threaded, so nothing else runs
+/// meanwhile.
 pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
     let (parent_end, init_end) = channel::pair()?;
-    match sys::clone_process(flags.bits() as u64).context("cloning the container's init")? {
+    let joined_by_parent: Vec<_> = setup
+        .joined
+        .iter()
+        .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
+        .collect();
+    let visit = JoinedNamespaces::enter(&joined_by_parent)?;
+    let cloned = sys::clone_process(flags.bits() as u64);
+    if let Ok(Forked::Child) = cloned {
+        // The init stays in the joined namespaces: it closes its copies of the parent's
+        // way back, which must not reach the container.
+        drop(visit);
+    } else {
+        visit.leave()?;
+    }
+    match cloned.context("cloning the container's init")? {
         Forked::Child => {
             drop(parent_end);
             init::run(setup, init_end)
@@ -68,6 +91,74 @@ pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
                 channel: parent_end,
             })
         }
+    }
+}
+
+/// The parent's stay in namespaces joined by path: where it came from, to go back.
+struct JoinedNamespaces {
+    /// The parent's own namespace of each kind it joined, in the order joined.
+    own: Vec<(CloneFlags, OwnedFd)>,
+    /// The working directory, which joining a mount namespace resets to its root.
+    cwd: Option<OwnedFd>,
+}
+
+impl JoinedNamespaces {
+    fn enter(joined: &[&(CloneFlags, OwnedFd)]) -> Result<JoinedNamespaces> {
+        // Everything this needs from the parent's own /proc and working directory is
+        // opened first: once in a joined mount namespace, /proc is the container's.
+        let mut own = Vec::with_capacity(joined.len());
+        let mut cwd = None;
+        for (kind, _) in joined {
+            let own_path = format!("/proc/self/ns/{}", ns_file(*kind));
+            let fd =
+                std::fs::File::open(&own_path).with_context(|| format!("opening {own_path}"))?;
+            own.push(OwnedFd::from(fd));
+            if *kind == CloneFlags::CLONE_NEWNS {
+                let dir = std::fs::File::open(".").context("opening the working directory")?;
+                cwd = Some(OwnedFd::from(dir));
+            }
+        }
+        let mut visit = JoinedNamespaces {
+            own: Vec::with_capacity(joined.len()),
+            cwd,
+        };
+        for ((kind, target), own) in joined.iter().map(|j| (j.0, &j.1)).zip(own) {
+            if let Err(error) = nix::sched::setns(target, kind) {
+                visit.leave()?;
+                return Err(error).with_context(|| {
+                    format!("linux.namespaces: joining the {} namespace", ns_file(kind))
+                });
+            }
+            visit.own.push((kind, own));
+        }
+        Ok(visit)
+    }
+
+    /// Back into the parent's own namespaces, in reverse order.
+    fn leave(self) -> Result<()> {
+        for (kind, own) in self.own.iter().rev() {
+            nix::sched::setns(own, *kind).with_context(|| {
+                format!("returning to skiff's own {} namespace", ns_file(*kind))
+            })?;
+        }
+        if let Some(cwd) = &self.cwd {
+            nix::unistd::fchdir(cwd).context("returning to the working directory")?;
+        }
+        Ok(())
+    }
+}
+
+/// The name of a namespace kind under /proc/<pid>/ns.
+fn ns_file(kind: CloneFlags) -> &'static str {
+    match kind {
+        CloneFlags::CLONE_NEWUSER => "user",
+        CloneFlags::CLONE_NEWNS => "mnt",
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWNET => "net",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWCGROUP => "cgroup",
+        _ => "time",
     }
 }
 

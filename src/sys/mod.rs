@@ -10,6 +10,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod exe;
+pub mod fds;
 pub mod mount_attr;
 
 /// What a fork-like clone returned to the caller.

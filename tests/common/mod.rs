@@ -435,6 +435,37 @@ impl Runtime {
         self.spawn_with(true, args, Stdio3::Capture)
     }
 
+    /// Runs `<bin> --root R <args>` with `fd3` opened read-only as descriptor 3 and every
+    /// other descriptor from 4 to 63 closed (so nothing the test harness inherited
+    /// reaches the runtime), and waits (20 s deadline).
+    #[track_caller]
+    pub fn exec_with_fd3(&self, fd3: &Path, args: &[&str]) -> Out {
+        let full = self.full_args(true, args);
+        let (op, ep) = self.io_paths();
+        let script =
+            r#"exec 3<"$0"; for fd in $(seq 4 63); do eval "exec $fd>&-"; done; exec "$@""#;
+        let child = Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg(fd3)
+            .arg(&self.bin)
+            .args(&full)
+            .stdin(Stdio::null())
+            .stdout(File::create(&op).unwrap())
+            .stderr(File::create(&ep).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning bash for {}: {e}", self.bin.display()));
+        let mut shown = vec![self.bin.to_string_lossy().into_owned()];
+        shown.extend(full);
+        Running {
+            args: shown,
+            child: Some(child),
+            stdout_path: op,
+            stderr_path: ep,
+        }
+        .wait(TIMEOUT)
+    }
+
     /// `state ID` parsed, or None if the command failed.
     pub fn try_state(&self, id: &str) -> Option<Value> {
         let out = self.exec(&["state", id]);
@@ -631,6 +662,15 @@ impl Bundle {
             if !ns.iter().any(|n| n["type"] == ty) {
                 ns.push(json!({ "type": ty }));
             }
+        })
+    }
+
+    /// Joins namespace `ty` by `path` (replacing any entry of that type).
+    pub fn join_namespace(&mut self, ty: &str, path: &str) -> &mut Self {
+        self.edit(|c| {
+            let ns = c["linux"]["namespaces"].as_array_mut().expect("namespaces");
+            ns.retain(|n| n["type"] != ty);
+            ns.push(json!({ "type": ty, "path": path }));
         })
     }
 

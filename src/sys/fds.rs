@@ -1,0 +1,56 @@
+//! The descriptors skiff's caller handed it, told apart from the ones skiff opens itself:
+//! `--preserve-fds N` passes the caller's descriptors 3..3+N, and a number beyond what the
+//! caller really has must not pass skiff's own.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::OnceLock;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+static INHERITED: OnceLock<Vec<RawFd>> = OnceLock::new();
+
+/// Records which descriptors from 3 up are open now. Called first thing in `main`, before
+/// skiff opens any descriptor of its own, so what it finds is what the caller passed.
+pub fn record_inherited() -> io::Result<()> {
+    let mut dir = nix::dir::Dir::open(
+        "/proc/self/fd",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let listing = dir.as_raw_fd();
+    let mut found = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|name| name.parse::<RawFd>().ok())
+        else {
+            continue;
+        };
+        if fd >= 3 && fd != listing {
+            found.push(fd);
+        }
+    }
+    found.sort_unstable();
+    let _ = INHERITED.set(found);
+    Ok(())
+}
+
+/// The caller's descriptors from 3 up, as recorded at startup (none if never recorded).
+pub fn inherited() -> &'static [RawFd] {
+    INHERITED.get().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Clears close-on-exec on `fd`, so it reaches the program exec'd next.
+pub fn keep_across_exec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_SETFD only changes the flags of one entry of this process' descriptor
+    // table; no memory is passed, and a descriptor that is not open gives EBADF.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! The container's process at its start: its working directory, the descriptors it gets,
+//! and what it can reach of skiff's own binary.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn a_missing_cwd_is_created_before_the_root_becomes_read_only() {
+    let rt = Runtime::new("cwd-readonly");
+    let mut b = Bundle::new("cwd-readonly");
+    // runc's own template makes the root read-only.
+    b.set("/root/readonly", json!(true));
+    b.set("/process/cwd", json!("/work/not/in/image"));
+    b.args(&["pwd"]);
+    let out = run_ok(&rt, &b);
+    assert_eq!(out.trim(), "/work/not/in/image");
+    assert!(b.rootfs.join("work/not/in/image").is_dir());
+}
+
+#[test]
+fn a_cwd_through_a_passed_directory_descriptor_is_refused() {
+    let rt = Runtime::new("cwd-fd");
+    let host_dir = TempDir::new("cwd-fd-host");
+    let mut b = Bundle::new("cwd-fd");
+    b.set("/process/cwd", json!("/proc/self/fd/3"));
+    // Run in the working directory, a relative path lands in it.
+    b.args(&["touch", "escaped"]);
+    let c = rt.container(&b);
+    let out = rt.exec_with_fd3(
+        &host_dir.path,
+        &["run", "--preserve-fds", "1", "--bundle", b.dir_str(), &c.id],
+    );
+    out.assert_error("process.cwd");
+    assert!(
+        !host_dir.path.join("escaped").exists(),
+        "the container ran with its working directory on the host"
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn preserve_fds_beyond_the_callers_passes_none_of_skiffs() {
+    let rt = Runtime::new("preserve-fds");
+    let mut b = Bundle::new("preserve-fds");
+    b.args(&["ls", "/proc/self/fd"]);
+    let c = rt.container(&b);
+    let out = rt.exec_with_fd3(
+        Path::new("/dev/null"),
+        &["run", "--preserve-fds", "8", "--bundle", b.dir_str(), &c.id],
+    );
+    out.assert_ok();
+    let fds: BTreeSet<i32> = out
+        .stdout
+        .split_whitespace()
+        .map(|fd| fd.parse().expect("a descriptor number"))
+        .collect();
+    let expected: BTreeSet<i32> = [0, 1, 2, 3].into();
+    assert!(expected.is_subset(&fds), "0-3 must be open: {fds:?}");
+    // Besides those, only the directory `ls` itself opened to list /proc/self/fd.
+    assert_eq!(
+        fds.difference(&expected).count(),
+        1,
+        "descriptors the caller did not pass reached the container: {fds:?}"
+    );
+    c.assert_nothing_left();
+}
+
+/// A runtime running a private copy of the skiff binary: nothing else executes that file,
+/// and a write that got through would only damage the copy.
+fn runtime_with_private_binary(tag: &str) -> (Runtime, PathBuf, Vec<u8>) {
+    let mut rt = Runtime::new(tag);
+    let copy = rt.scratch().join("skiff-copy");
+    std::fs::copy(&rt.bin, &copy).expect("copying the runtime binary");
+    set_mode(&copy, 0o755);
+    rt.bin = copy.clone();
+    let bytes = std::fs::read(&copy).unwrap();
+    (rt, copy, bytes)
+}
+
+#[test]
+fn a_container_cannot_write_skiffs_binary_through_proc_pid_exe() {
+    let (rt, copy, original) = runtime_with_private_binary("exe-ppid");
+    let mut b = Bundle::new("exe-ppid");
+    // Sees the `skiff run` process (no pid namespace of its own) and may look at its exe.
+    b.remove_namespace("pid");
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .expect("capability set")
+                .push(json!("CAP_SYS_PTRACE"));
+        }
+    });
+    // Truncating opens are checked against the mount before the busy executable, so they
+    // tell a read-only mount (EROFS) from a binary that is merely running (ETXTBSY).
+    b.sh("tr '\\0' ' ' < /proc/$PPID/cmdline; echo; \
+         ( : > /proc/$PPID/exe ) 2>&1; \
+         exec 5< /proc/$PPID/exe && ( : > /proc/self/fd/5 ) 2>&1; true");
+    let out = run_ok(&rt, &b);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.contains(" run ")),
+        "the parent must be the `skiff run` process: {out:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("Read-only file system")).count(),
+        2,
+        "both the exe link and a descriptor reopened through /proc/self/fd must be read-only: {out:?}"
+    );
+    assert!(
+        std::fs::read(&copy).unwrap() == original,
+        "skiff's binary changed"
+    );
+}
+
+#[test]
+fn a_container_running_proc_self_exe_runs_skiff_read_only() {
+    let (rt, copy, original) = runtime_with_private_binary("exe-self");
+    let mut b = Bundle::new("exe-self");
+    // The container's program is whatever its init runs from: skiff's binary. It blocks
+    // on opening its log (a fifo nobody reads), so it can be looked at while it runs.
+    nix::unistd::mkfifo(
+        &b.rootfs.join("log-fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    b.args(&["/proc/self/exe", "--log", "/log-fifo", "state", "nothing"]);
+    let c = rt.container(&b);
+    let running = c.spawn_run(&[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(pid) = rt.try_state(&c.id).and_then(|s| s["pid"].as_i64()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline.starts_with(b"/proc/self/exe\0--log") {
+                break pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container never ran /proc/self/exe"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // CVE-2019-5736: hold the binary by an O_PATH descriptor of the exe link, wait until
+    // nothing executes it any more, then reopen the descriptor for writing.
+    let exe = format!("/proc/{pid}/exe");
+    let handle = nix::fcntl::open(
+        exe.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("opening {exe} O_PATH: {e}"));
+    c.kill(Some("KILL")).assert_ok();
+    let _ = running.wait(TIMEOUT);
+    drop(c);
+    let reopened = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let write = std::fs::OpenOptions::new().append(true).open(&reopened);
+    let error = write.expect_err("skiff's binary must not be writable once it stopped running");
+    assert_eq!(
+        error.raw_os_error(),
+        Some(nix::errno::Errno::EROFS as i32),
+        "reopening {exe} for writing: expected EROFS (a read-only mount), got {error}"
+    );
+    assert!(
+        std::fs::read(&copy).unwrap() == original,
+        "skiff's binary changed"
+    );
+}
