@@ -183,12 +183,18 @@ mod tests {
     }
 
     fn validate_with(edit: impl FnOnce(&mut serde_json::Value)) -> Result<PathBuf> {
-        let bundle = std::env::temp_dir().join(format!("skiff-spec-{}", std::process::id()));
+        // One bundle per call (tests run in parallel threads), removed afterwards so unit
+        // tests leave nothing in /tmp.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bundle = std::env::temp_dir().join(format!("skiff-spec-{}-{call}", std::process::id()));
         std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
         let mut config = template(false);
         edit(&mut config);
         let spec: Spec = serde_json::from_value(config).unwrap();
-        validate(&spec, &bundle)
+        let result = validate(&spec, &bundle);
+        std::fs::remove_dir_all(&bundle).unwrap();
+        result
     }
 
     #[test]
