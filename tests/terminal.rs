@@ -85,3 +85,40 @@ fn systemd_cgroup_driver_without_systemd_is_a_clear_error() {
     out.assert_error("systemd is not running");
     c.assert_nothing_left();
 }
+
+/// An init that fails before it has made the terminal reports why: `run` waits on the
+/// terminal and the init's report together, so the report is not lost behind a missing pty.
+#[test]
+fn foreground_terminal_run_reports_the_inits_own_error() {
+    let rt = Runtime::new("fgttyfail");
+    let mut b = Bundle::new("fgttyfail");
+    b.set("/process/terminal", json!(true));
+    b.args(&["sh"]);
+    // Enough work before the failing mount that the parent is past configuring the init
+    // and waiting for the terminal when the failure comes.
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().expect("mounts");
+        for n in 0..1500 {
+            mounts.push(json!({
+                "destination": format!("/mnt/slow-{n}"),
+                "type": "tmpfs",
+                "source": "tmpfs",
+            }));
+        }
+    });
+    b.add_mount(json!({
+        "destination": "/mnt/missing-source",
+        "type": "bind",
+        "source": "/nonexistent-skiff-bind-source",
+        "options": ["bind"]
+    }));
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    out.assert_error("/mnt/missing-source");
+    assert!(
+        !out.stderr.contains("terminal"),
+        "the terminal hid the init's error: {}",
+        out.stderr
+    );
+    c.assert_nothing_left();
+}

@@ -183,7 +183,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
 
     parent::configure(&spawned, spec, new_user_ns, cgroup)?;
     let terminal_master = match &relay_end {
-        Some(socket) => Some(channel::receive_fd(socket)?),
+        Some(socket) => Some(receive_terminal(socket, &spawned.channel)?),
         None => None,
     };
     spawned
@@ -284,4 +284,36 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&temp, pid.to_string())
         .with_context(|| format!("writing --pid-file {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("writing --pid-file {}", path.display()))
+}
+
+/// The pty master the init sends for a foreground `run`. An init that fails first reports
+/// on the channel instead, and may block there until its report is read: wait on both, so
+/// its own error is what create says, and neither side waits for the other forever.
+fn receive_terminal(socket: &OwnedFd, init: &Channel) -> Result<OwnedFd> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [
+            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
+            PollFd::new(init.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for the container's terminal"),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[0]) {
+            return channel::receive_fd(socket);
+        }
+        if ready(&fds[1]) {
+            match init.receive()? {
+                Some(crate::process::channel::Message::Failed(reason)) => {
+                    anyhow::bail!("container init: {reason}")
+                }
+                Some(other) => anyhow::bail!("unexpected {other:?} while waiting for the terminal"),
+                None => anyhow::bail!("the container's init exited before sending its terminal"),
+            }
+        }
+    }
 }
