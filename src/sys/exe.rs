@@ -86,39 +86,19 @@ fn read_only_clone_of_exe() -> Result<OwnedFd> {
     Ok(mount)
 }
 
+/// Read-only, and no setuid or device files through it. The clone holds the binary
+/// alone, so the recursive form of mount_setattr touches only this one mount.
 fn set_read_only(mount: &OwnedFd) -> io::Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    const MOUNT_ATTR_NOSUID: u64 = 0x2;
-    const MOUNT_ATTR_NODEV: u64 = 0x4;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = c"";
-    // SAFETY: `empty` and `attr` outlive the call, and the size passed is that of `attr`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mount.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if ret == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    use super::mount_attr::{self, MountAttr};
+    mount_attr::set_recursive(
+        mount,
+        MountAttr {
+            set: mount_attr::MOUNT_ATTR_RDONLY
+                | mount_attr::MOUNT_ATTR_NOSUID
+                | mount_attr::MOUNT_ATTR_NODEV,
+            clear: 0,
+        },
+    )
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the file behind `fd`. Returns only
