@@ -408,6 +408,11 @@ impl Runtime {
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {} {:?}: {e}", self.bin.display(), full));
+        self.running(full, child, op, ep)
+    }
+
+    /// A spawned runtime command, shown as `<bin> <full args>` in failures.
+    fn running(&self, full: Vec<String>, child: Child, op: PathBuf, ep: PathBuf) -> Running {
         let mut shown = vec![self.bin.to_string_lossy().into_owned()];
         shown.extend(full);
         Running {
@@ -455,15 +460,7 @@ impl Runtime {
             .stderr(File::create(&ep).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("spawning bash for {}: {e}", self.bin.display()));
-        let mut shown = vec![self.bin.to_string_lossy().into_owned()];
-        shown.extend(full);
-        Running {
-            args: shown,
-            child: Some(child),
-            stdout_path: op,
-            stderr_path: ep,
-        }
-        .wait(TIMEOUT)
+        self.running(full, child, op, ep).wait(TIMEOUT)
     }
 
     /// `state ID` parsed, or None if the command failed.
@@ -895,13 +892,9 @@ impl Drop for Container<'_> {
 /// Safety net after a failed test: SIGKILLs whatever is still in the test's
 /// own cgroup (a unique `/skiff-test-<name>` path) and removes its leaf dirs.
 pub fn kill_cgroup_leftovers(cgroup: &str) {
-    let all = [
-        "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
-        "unified",
-    ];
     for _ in 0..50 {
         let mut any = false;
-        for c in all {
+        for c in ALL_HIERARCHIES {
             let procs = format!("/sys/fs/cgroup/{c}{cgroup}/cgroup.procs");
             for p in fs::read_to_string(procs)
                 .unwrap_or_default()
@@ -921,7 +914,7 @@ pub fn kill_cgroup_leftovers(cgroup: &str) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    for c in all {
+    for c in ALL_HIERARCHIES {
         let _ = fs::remove_dir(format!("/sys/fs/cgroup/{c}{cgroup}"));
     }
 }
