@@ -178,7 +178,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     record.pid_start_time = state::start_time_of(spawned.pid)?;
     dir.save(&record)?;
     if let Some(socket) = &sources_parent {
-        crate::rootfs::bind_sources::send(spec, &bundle.dir, spawned.pid, socket)?;
+        parent::send_bind_sources(spec, &bundle.dir, spawned.pid, socket)?;
     }
 
     parent::configure(&spawned, spec, new_user_ns, cgroup)?;

@@ -12,6 +12,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 use super::channel::{self, Channel, Message};
 use super::init::{self, InitSetup};
 use crate::cgroups::Cgroup;
+use crate::rootfs::bind_sources;
 use crate::sys::{self, Forked};
 
 /// A running init that has not yet been told to go.
@@ -70,7 +71,7 @@ pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
         .iter()
         .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
         .collect();
-    let visit = JoinedNamespaces::enter(&joined_by_parent)?;
+    let visit = JoinedNamespaces::enter(&joined_by_parent).context("linux.namespaces")?;
     let cloned = sys::clone_process(flags.bits() as u64);
     if let Ok(Forked::Child) = cloned {
         // The init stays in the joined namespaces: it closes its copies of the parent's
@@ -92,6 +93,28 @@ pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
             })
         }
     }
+}
+
+/// Opens the config's bind sources for an init in a new user namespace, from inside the
+/// init's new mount namespace (a bind takes its source only from the mount namespace it is
+/// made in), and hands them to the init over `socket`.
+pub fn send_bind_sources(
+    spec: &Spec,
+    bundle: &Path,
+    init_pid: i32,
+    socket: &OwnedFd,
+) -> Result<()> {
+    let sources = bind_sources::sources(spec, bundle);
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let init_ns = std::fs::File::open(format!("/proc/{init_pid}/ns/mnt"))
+        .context("opening the init's mount namespace")?;
+    let entry = (CloneFlags::CLONE_NEWNS, OwnedFd::from(init_ns));
+    let visit = JoinedNamespaces::enter(&[&entry]).context("bind sources")?;
+    let opened = bind_sources::open(&sources);
+    visit.leave()?;
+    bind_sources::send(socket, opened?)
 }
 
 /// The parent's stay in namespaces joined by path: where it came from, to go back.
@@ -125,9 +148,8 @@ impl JoinedNamespaces {
         for ((kind, target), own) in joined.iter().map(|j| (j.0, &j.1)).zip(own) {
             if let Err(error) = nix::sched::setns(target, kind) {
                 visit.leave()?;
-                return Err(error).with_context(|| {
-                    format!("linux.namespaces: joining the {} namespace", ns_file(kind))
-                });
+                return Err(error)
+                    .with_context(|| format!("joining the {} namespace", ns_file(kind)));
             }
             visit.own.push((kind, own));
         }

@@ -1,8 +1,9 @@
 //! Bind sources a user namespace cannot reach. The init is born in the container's user
 //! namespace, where host root's files (a source inside a 0700 directory) are out of reach.
-//! So the parent, still host root, joins the init's new mount namespace for a moment, opens
-//! each bind source there as an `O_PATH` descriptor (which the init's mounts accept, being
-//! of its own namespace), and hands them over a socketpair; the init binds from those.
+//! So the parent, still host root, joins the init's new mount namespace for a moment
+//! (`process::parent::send_bind_sources`), opens each bind source there as an `O_PATH`
+//! descriptor (which the init's mounts accept, being of its own namespace), and hands them
+//! over a socketpair; the init binds from those.
 
 use std::collections::HashMap;
 use std::io::{IoSlice, IoSliceMut};
@@ -10,7 +11,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::sched::CloneFlags;
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
@@ -44,7 +44,7 @@ pub fn is_bind(mount: &Mount) -> bool {
 }
 
 /// The config's bind mounts: index in `mounts` and source path as the host sees it.
-fn bind_sources(spec: &Spec, bundle: &Path) -> Vec<(usize, PathBuf)> {
+pub fn sources(spec: &Spec, bundle: &Path) -> Vec<(usize, PathBuf)> {
     spec.mounts()
         .iter()
         .flatten()
@@ -57,20 +57,11 @@ fn bind_sources(spec: &Spec, bundle: &Path) -> Vec<(usize, PathBuf)> {
         .collect()
 }
 
-/// Parent side: opens every bind source inside the mount namespace of `init_pid` and sends
-/// the descriptors. Returns to this process' own mount namespace and directory after.
-pub fn send(spec: &Spec, bundle: &Path, init_pid: i32, socket: &OwnedFd) -> Result<()> {
-    let sources = bind_sources(spec, bundle);
-    if sources.is_empty() {
-        return Ok(());
-    }
-    let own_ns = std::fs::File::open("/proc/self/ns/mnt").context("opening our mount namespace")?;
-    let cwd = std::fs::File::open(".").context("opening the working directory")?;
-    let init_ns = std::fs::File::open(format!("/proc/{init_pid}/ns/mnt"))
-        .context("opening the init's mount namespace")?;
-    nix::sched::setns(&init_ns, CloneFlags::CLONE_NEWNS)
-        .context("joining the init's mount namespace")?;
-    let opened: Result<Vec<(usize, OwnedFd)>> = sources
+/// Opens each source as an `O_PATH` descriptor, in whatever mount namespace the caller is
+/// in: a bind takes its source only from the mount namespace it is made in, so the parent
+/// calls this from inside the init's.
+pub fn open(sources: &[(usize, PathBuf)]) -> Result<Vec<(usize, OwnedFd)>> {
+    sources
         .iter()
         .map(|(index, path)| {
             let fd = nix::fcntl::open(
@@ -81,11 +72,12 @@ pub fn send(spec: &Spec, bundle: &Path, init_pid: i32, socket: &OwnedFd) -> Resu
             .with_context(|| format!("mounts[{index}]: bind source {}", path.display()))?;
             Ok((*index, fd))
         })
-        .collect();
-    nix::sched::setns(&own_ns, CloneFlags::CLONE_NEWNS)
-        .context("returning to our mount namespace")?;
-    nix::unistd::fchdir(&cwd).context("returning to the working directory")?;
-    for (index, fd) in opened? {
+        .collect()
+}
+
+/// Parent side: hands the opened sources to the init, each tagged with its mount index.
+pub fn send(socket: &OwnedFd, opened: Vec<(usize, OwnedFd)>) -> Result<()> {
+    for (index, fd) in opened {
         let payload = (index as u32).to_ne_bytes();
         let fds = [fd.as_raw_fd()];
         sendmsg::<()>(
