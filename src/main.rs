@@ -4,6 +4,7 @@ mod cgroups;
 mod cli;
 mod container;
 mod logging;
+mod mountinfo;
 mod process;
 mod rootfs;
 mod security;

@@ -79,19 +79,11 @@ pub fn relative(path: &Path) -> Result<PathBuf> {
 /// Mount points of the cgroup hierarchies under /sys/fs/cgroup, from one read of
 /// mountinfo: (mount point, v1 controllers, is cgroup2).
 fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
-    let mountinfo = crate::sys::read_to_string("/proc/self/mountinfo")?;
+    let mountinfo = crate::mountinfo::read()?;
     let mut found: Vec<(PathBuf, Vec<String>, bool)> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((before, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut fields = after.split_whitespace();
-        let fstype = fields.next().unwrap_or_default();
-        let super_options = fields.nth(1).unwrap_or_default();
-        let Some(mount_point) = before.split_whitespace().nth(4).map(unescape) else {
-            continue;
-        };
-        let mount_point = PathBuf::from(mount_point);
+    for mount in crate::mountinfo::entries(&mountinfo) {
+        let (mount_point, fstype, super_options) =
+            (mount.mount_point, mount.fstype, mount.super_options);
         if !mount_point.starts_with(CGROUP_ROOT) {
             continue;
         }
@@ -119,15 +111,6 @@ fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
         }
     }
     Ok(found)
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 /// Refuses a container directory that is already in use: one holding processes (they

@@ -13,7 +13,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 pub fn hide_host_kernel_filesystems(rootfs: &Path) -> Result<()> {
     let rootfs = std::fs::canonicalize(rootfs)
         .with_context(|| format!("resolving rootfs {}", rootfs.display()))?;
-    let mountinfo = crate::sys::read_to_string("/proc/self/mountinfo")?;
+    let mountinfo = crate::mountinfo::read()?;
     let mut targets = host_kernel_mounts(&mountinfo, &rootfs);
     // Deepest first, so nothing is detached from under a mount still to be handled.
     targets.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -37,43 +37,11 @@ pub fn hide_host_kernel_filesystems(rootfs: &Path) -> Result<()> {
 
 /// The mount points of whole (root "/") proc and sysfs mounts that are not inside `rootfs`.
 fn host_kernel_mounts(mountinfo: &str, rootfs: &Path) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fields: Vec<&str> = left.split(' ').collect();
-            let fstype = right.split(' ').next()?;
-            let (root, mount_point) = (fields.get(3)?, fields.get(4)?);
-            let mount_point = PathBuf::from(unescape(mount_point));
-            let whole_kernel_fs = *root == "/" && (fstype == "proc" || fstype == "sysfs");
-            (whole_kernel_fs && !mount_point.starts_with(rootfs)).then_some(mount_point)
-        })
+    crate::mountinfo::entries(mountinfo)
+        .filter(|m| m.root == Path::new("/") && matches!(m.fstype, "proc" | "sysfs"))
+        .map(|m| m.mount_point)
+        .filter(|mount_point| !mount_point.starts_with(rootfs))
         .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|s| u8::from_str_radix(s, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -98,6 +66,5 @@ mod tests {
                 PathBuf::from("/b/rootfs2/sys")
             ]
         );
-        assert_eq!(unescape("/a\\040b\\134c"), "/a b\\c");
     }
 }
