@@ -13,5 +13,5 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<()> {
-    crate::container::delete::delete(&global.root, &args.id, args.force, global.systemd_cgroup)
+    crate::container::delete::delete(&global.root, &args.id, args.force)
 }

@@ -18,11 +18,5 @@ pub struct Args {
 
 pub fn run(global: &Global, args: Args) -> Result<()> {
     let signal = kill::parse_signal(&args.signal)?;
-    kill::kill(
-        &global.root,
-        &args.id,
-        signal,
-        args.all,
-        global.systemd_cgroup,
-    )
+    kill::kill(&global.root, &args.id, signal, args.all)
 }

@@ -11,8 +11,8 @@ use super::state::Status;
 use super::store::{self, ContainerDir};
 use crate::cgroups::Cgroup;
 
-/// `systemd` is not needed: the record says which cgroup driver made the container.
-pub fn delete(root: &Path, id: &str, force: bool, _systemd: bool) -> Result<()> {
+/// The cgroup driver comes from the record, whatever `--systemd-cgroup` says now.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     store::validate_id(id)?;
     if force {
         store::remove_abandoned(root);

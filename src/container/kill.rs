@@ -9,8 +9,8 @@ use super::store;
 use crate::cgroups::Cgroup;
 use crate::sys;
 
-/// `systemd` is not needed: the record says which cgroup driver made the container.
-pub fn kill(root: &Path, id: &str, signal: i32, all: bool, _systemd: bool) -> Result<()> {
+/// The cgroup driver comes from the record, whatever `--systemd-cgroup` says now.
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
     let record = store::load(root, id)?;
     let status = super::status_of(root, &record);
     if all {
