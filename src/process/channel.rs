@@ -3,13 +3,10 @@
 //! Each side closes the other's end, so a side that dies is seen as end-of-file, never as
 //! a hang.
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{
-    recv, send, sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
-};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -135,42 +132,17 @@ impl Channel {
 /// Sends `fd` over a unix socket with SCM_RIGHTS, the way runc hands a pty master to a
 /// `--console-socket` listener (the payload is the file's name).
 pub fn send_fd(socket: &impl AsFd, fd: &impl AsRawFd, name: &str) -> Result<()> {
-    let fds = [fd.as_raw_fd()];
-    let control = [ControlMessage::ScmRights(&fds)];
-    let payload = [IoSlice::new(name.as_bytes())];
-    sendmsg::<()>(
-        socket.as_fd().as_raw_fd(),
-        &payload,
-        &control,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )
-    .context("sending the terminal over the console socket")?;
-    Ok(())
+    crate::sys::scm::send_fd(socket, fd, name.as_bytes())
+        .context("sending the terminal over the console socket")
 }
 
-/// Receives one descriptor sent with SCM_RIGHTS.
+/// Receives the pty master the init sent with SCM_RIGHTS.
 pub fn receive_fd(socket: &impl AsFd) -> Result<OwnedFd> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned};
-    use std::io::IoSliceMut;
-    let mut buffer = [0u8; 4096];
-    let mut payload = [IoSliceMut::new(&mut buffer)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(
-        socket.as_fd().as_raw_fd(),
-        &mut payload,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .context("receiving the terminal")?;
-    for control in message.cmsgs().context("reading control messages")? {
-        if let ControlMessageOwned::ScmRights(fds) = control {
-            if let Some(&fd) = fds.first() {
-                return Ok(crate::sys::adopt_fd(fd));
-            }
-        }
+    let mut name = [0u8; 4096];
+    match crate::sys::scm::receive_fd(socket, &mut name).context("receiving the terminal")? {
+        (_, Some(fd)) => Ok(fd),
+        (_, None) => bail!("the init sent no terminal descriptor"),
     }
-    bail!("the init sent no terminal descriptor")
 }
 
 #[cfg(test)]

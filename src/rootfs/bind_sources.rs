@@ -6,15 +6,11 @@
 //! over a socketpair; the init binds from those.
 
 use std::collections::HashMap;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
-};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use oci_spec::runtime::{Mount, Spec};
 
 /// The two ends of the hand-over: the parent sends on `parent`, the init reads `init`.
@@ -78,16 +74,8 @@ pub fn open(sources: &[(usize, PathBuf)]) -> Result<Vec<(usize, OwnedFd)>> {
 /// Parent side: hands the opened sources to the init, each tagged with its mount index.
 pub fn send(socket: &OwnedFd, opened: Vec<(usize, OwnedFd)>) -> Result<()> {
     for (index, fd) in opened {
-        let payload = (index as u32).to_ne_bytes();
-        let fds = [fd.as_raw_fd()];
-        sendmsg::<()>(
-            socket.as_raw_fd(),
-            &[IoSlice::new(&payload)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .with_context(|| format!("mounts[{index}]: handing the bind source to the init"))?;
+        crate::sys::scm::send_fd(socket, &fd, &(index as u32).to_ne_bytes())
+            .with_context(|| format!("mounts[{index}]: handing the bind source to the init"))?;
     }
     Ok(())
 }
@@ -111,28 +99,13 @@ pub fn receive(spec: &Spec, socket: &OwnedFd) -> Result<HashMap<usize, OwnedFd>>
     .context("bounding the wait for bind sources")?;
     let mut received = HashMap::with_capacity(wanted);
     while received.len() < wanted {
-        let mut payload = [0u8; 4];
-        let fd = {
-            let mut iov = [IoSliceMut::new(&mut payload)];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let message = recvmsg::<()>(
-                socket.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
+        let mut index = [0u8; 4];
+        let (_, fd) = crate::sys::scm::receive_fd(socket, &mut index)
             .context("receiving the bind sources")?;
-            let mut cmsgs = message.cmsgs().context("reading the bind source")?;
-            cmsgs.find_map(|c| match c {
-                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-                _ => None,
-            })
-        };
         let Some(fd) = fd else {
             bail!("the parent sent a bind source without a descriptor");
         };
-        let fd = crate::sys::adopt_fd(fd);
-        received.insert(u32::from_ne_bytes(payload) as usize, fd);
+        received.insert(u32::from_ne_bytes(index) as usize, fd);
     }
     Ok(received)
 }

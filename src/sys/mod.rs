@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
+pub mod scm;
 
 /// What a fork-like clone returned to the caller.
 pub enum Forked {
