@@ -5,6 +5,7 @@ mod cli;
 mod container;
 mod logging;
 mod mountinfo;
+mod oci_state;
 mod process;
 mod rootfs;
 mod security;

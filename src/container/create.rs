@@ -14,8 +14,10 @@ use super::state::{self, ProcessRef, Record};
 use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
 use crate::process::channel::{self, Channel, Message};
-use crate::process::init::{ConsoleTarget, InitSetup, StartGate};
+use crate::process::init::{InitSetup, StartGate};
+use crate::process::tail::ConsoleTarget;
 use crate::process::parent;
+use crate::security::seccomp::Seccomp;
 use crate::spec;
 
 pub struct CreateOptions {
@@ -99,6 +101,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         pid: None,
     };
     let dir = undo.dir.as_ref().context("state directory")?;
+    dir.save_config(spec)?;
 
     let gate = match launch {
         Launch::Later => StartGate::Fifo(open_exec_fifo(&dir.fifo_path())?),
@@ -153,6 +156,10 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     } else {
         (None, None)
     };
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(config) => Some(Seccomp::prepare(config)?),
+        None => None,
+    };
     let setup = InitSetup {
         bundle: &bundle,
         cgroup_path: &cgroup_path,
@@ -167,6 +174,8 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         preserve_fds: options.preserve_fds,
         bind_sources: sources_init,
         lock_fd: dir.raw_fd(),
+        id: &options.id,
+        seccomp: seccomp.as_ref(),
     };
     let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
     undo.pid = Some(spawned.pid);

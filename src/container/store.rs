@@ -15,6 +15,8 @@ use nix::fcntl::{Flock, FlockArg};
 use super::state::Record;
 
 const STATE_FILE: &str = "state.json";
+/// The container's configuration as `create` read it.
+const CONFIG_FILE: &str = "config.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
 /// Container IDs become directory names, so only a safe alphabet is accepted.
@@ -176,12 +178,25 @@ impl ContainerDir {
     }
 
     pub fn save(&self, record: &Record) -> Result<()> {
-        let target = self.path.join(STATE_FILE);
-        let temp = self.path.join(".state.json.tmp");
         let bytes = serde_json::to_vec(record).context("serialising state")?;
+        self.replace_file(STATE_FILE, &bytes)
+    }
+
+    /// Keeps the configuration the container was created with: `exec`, `start` and
+    /// `delete` use it (process defaults, seccomp, hooks) even after the bundle changed or
+    /// went away.
+    pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let bytes = serde_json::to_vec(spec).context("serialising the configuration")?;
+        self.replace_file(CONFIG_FILE, &bytes)
+    }
+
+    /// Writes `name` in the directory atomically (temp file + rename).
+    fn replace_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.path.join(name);
+        let temp = self.path.join(format!(".{name}.tmp"));
         let mut file =
             File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-        file.write_all(&bytes)
+        file.write_all(bytes)
             .with_context(|| format!("writing {}", temp.display()))?;
         drop(file);
         std::fs::rename(&temp, &target)
@@ -252,6 +267,14 @@ pub fn load(root: &Path, id: &str) -> Result<Record> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// The configuration a container was created with (see `ContainerDir::save_config`).
+pub fn load_config(root: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
+    validate_id(id)?;
+    let path = root.join(id).join(CONFIG_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Message {
-    /// Parent → init: ID mappings are written; set up the container.
-    Go,
+    /// Parent → init: ID mappings are written; set up the container. The init's PID as
+    /// the host sees it, for the state its hooks and seccomp listener are given.
+    Go { host_pid: i32 },
     /// Parent → init: the init is in its cgroup, with the limits applied.
     CgroupJoined,
     /// Init → parent: everything is set up; the init now waits to be started.

@@ -6,7 +6,6 @@
 //! already holds the parsed configuration, so nothing is serialised or parsed twice.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
@@ -14,13 +13,15 @@ use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::LinuxNamespaceType;
 
-use super::channel::{self, Channel, Message};
+use super::channel::{Channel, Message};
+use super::tail::{self, ConsoleTarget, ProcessSetup};
+use crate::oci_state::ContainerState;
 use crate::rootfs::{self, paths, RootfsPlan};
-use crate::security::{capabilities::CapabilitySets, identity, rlimits};
+use crate::security::seccomp::Seccomp;
 use crate::spec::Bundle;
-use crate::{sys, terminal};
+use crate::sys;
 
 /// How the init learns that it may exec.
 pub enum StartGate {
@@ -29,13 +30,6 @@ pub enum StartGate {
     Fifo(OwnedFd),
     /// `run`: a `Start` message from the parent, which is still there.
     Channel,
-}
-
-/// Where the pty master goes when `process.terminal` is set.
-pub enum ConsoleTarget {
-    None,
-    /// A connected unix socket: the `--console-socket` listener, or `run`'s own socketpair.
-    Socket(OwnedFd),
 }
 
 /// Everything the init needs beyond the bundle, prepared by the parent before the clone.
@@ -58,6 +52,8 @@ pub struct InitSetup<'a> {
     pub bind_sources: Option<OwnedFd>,
     /// The state-directory lock the parent holds, to be closed (not unlocked) here.
     pub lock_fd: RawFd,
+    pub id: &'a str,
+    pub seccomp: Option<&'a Seccomp>,
 }
 
 /// Runs in the cloned child; never returns.
@@ -89,7 +85,10 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
 
     // The parent writes the ID mappings, then says Go; it moves us into the cgroup while we
     // set up, and says CgroupJoined when that is done.
-    channel.expect(Message::Go, "the parent to configure the init")?;
+    let host_pid = match channel.receive()? {
+        Some(Message::Go { host_pid }) => host_pid,
+        other => bail!("expected the parent to configure the init, got {other:?}"),
+    };
     if setup.new_user_ns {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .context("becoming gid 0 in the new user namespace (is it mapped?)")?;
@@ -130,7 +129,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
             .any(|ns| ns.typ() == LinuxNamespaceType::User);
     // Read while the host's /proc is still the one mounted: the container's may be absent
     // or a different view.
-    let setgroups_allowed = setgroups_allowed(in_user_ns);
+    let setgroups_allowed = tail::setgroups_allowed(in_user_ns);
     let bind_sources = match &setup.bind_sources {
         Some(socket) => rootfs::bind_sources::receive(spec, socket)?,
         None => Default::default(),
@@ -151,32 +150,28 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     create_missing_cwd(process.cwd())?;
     rootfs::finish(spec)?;
 
-    if process.terminal().unwrap_or(false) {
-        connect_terminal(process, &setup.console)?;
-    }
-    // No descriptor skiff holds may serve as a way out through the working directory.
-    close_on_exec_except_preserved(setup.preserve_fds)?;
-    enter_cwd(process.cwd())?;
-    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
-    let env = process.env().clone().unwrap_or_default();
-    let args = process.args().as_deref().unwrap_or_default();
-    let name = args.first().context("process.args is empty")?;
-    let program = find_executable(name, &env)?;
+    let state = ContainerState::new(
+        setup.id,
+        "created",
+        host_pid,
+        &setup.bundle.dir,
+        &spec.annotations().clone().unwrap_or_default(),
+    );
+    let last_steps = ProcessSetup {
+        process,
+        console: &setup.console,
+        is_console: true,
+        preserve_fds: setup.preserve_fds,
+        setgroups_allowed,
+        seccomp: setup.seccomp,
+        state: &state,
+    };
+    tail::exec_process(&last_steps, &mut || wait_to_be_started(setup, channel))
+}
 
-    let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
-    capabilities.drop_bounding()?;
-    identity::switch_to(process.user(), setgroups_allowed)?;
-    capabilities.apply()?;
-    // Changing credentials reset two process flags: dumpable (to fs.suid_dumpable, which
-    // a host may set to 1) and the parent-death signal, still wanted while the parent
-    // sets up.
-    nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
-    if process.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
-    }
-    sys::set_umask(process.user().umask().unwrap_or(0o022));
-
+/// The init's own part of the last steps, once it has its final identity: report ready,
+/// outlive the parent once recorded, and wait for `start`.
+fn wait_to_be_started(setup: &InitSetup, channel: &Channel) -> Result<()> {
     // Nothing of the container may run outside its cgroup's limits.
     if !setup.new_cgroup_ns {
         channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
@@ -194,43 +189,17 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     }
     nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
     channel.send(&Message::Detached)?;
-    wait_for_start(&setup.gate, channel)?;
-
-    close_on_exec_except_preserved(setup.preserve_fds)?;
-    let args = to_cstrings(args)?;
-    let env = to_cstrings(&env)?;
-    let error = sys::exec(&program, &args, &env);
-    Err(error).with_context(|| format!("exec {}", program.to_string_lossy()))
+    wait_for_start(&setup.gate, channel)
 }
 
 fn set_domainname(name: &str) -> Result<()> {
     std::fs::write("/proc/sys/kernel/domainname", name).context("setting domainname")
 }
 
-fn connect_terminal(process: &Process, console: &ConsoleTarget) -> Result<()> {
-    let ConsoleTarget::Socket(socket) = console else {
-        bail!("process.terminal is set but no console socket was given");
-    };
-    let size = process
-        .console_size()
-        .map(|b| (b.height() as u16, b.width() as u16));
-    let pty = terminal::open_in_container(process.user().uid(), size)?;
-    terminal::bind_console(&pty)?;
-    channel::send_fd(socket, &pty.master, "/dev/ptmx")?;
-    terminal::attach_stdio(&pty)?;
-    Ok(())
-}
-
-/// The container's root, as this process (after pivot_root or chroot) sees it.
-fn container_root() -> Result<OwnedFd> {
-    let root = std::fs::File::open("/").context("opening the container's root")?;
-    Ok(root.into())
-}
-
 /// Creates `process.cwd` inside the root if the image lacks it. Anything else in the way
 /// (a file, a magic link such as /proc/self/fd/N) is refused here, before any change.
 fn create_missing_cwd(cwd: &Path) -> Result<()> {
-    let root = container_root()?;
+    let root = tail::container_root()?;
     match paths::open(&root, cwd, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(_) => Ok(()),
         Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {
@@ -245,77 +214,6 @@ fn create_missing_cwd(cwd: &Path) -> Result<()> {
             )
         }),
     }
-}
-
-/// Enters `process.cwd`, resolved inside the container's root without magic links, and
-/// checks that the kernel agrees the working directory is reachable from that root (the
-/// class of runc's CVE-2024-21626, where a leaked directory descriptor led outside).
-fn enter_cwd(cwd: &Path) -> Result<()> {
-    let root = container_root()?;
-    let dir = paths::open(&root, cwd, libc::O_PATH | libc::O_DIRECTORY).with_context(|| {
-        format!(
-            "process.cwd {}: not a directory inside the container's root",
-            cwd.display()
-        )
-    })?;
-    nix::unistd::fchdir(&dir).with_context(|| format!("entering process.cwd {}", cwd.display()))?;
-    match nix::unistd::getcwd() {
-        Ok(now) if now.is_absolute() => Ok(()),
-        _ => bail!(
-            "process.cwd {}: the working directory is outside the container's root",
-            cwd.display()
-        ),
-    }
-}
-
-/// Marks every descriptor from 3 up close-on-exec except those of 3..3+preserve_fds that
-/// skiff's caller really passed: a `--preserve-fds` beyond them must not hand the container
-/// a descriptor skiff opened itself.
-fn close_on_exec_except_preserved(preserve_fds: u32) -> Result<()> {
-    sys::cloexec_from(3).context("marking skiff's descriptors close-on-exec")?;
-    let end = 3 + i64::from(preserve_fds);
-    for &fd in sys::fds::inherited()
-        .iter()
-        .filter(|fd| i64::from(**fd) < end)
-    {
-        sys::fds::keep_across_exec(fd)
-            .with_context(|| format!("--preserve-fds: keeping descriptor {fd} open"))?;
-    }
-    Ok(())
-}
-
-/// Where the container's PATH finds `name` (a name with a slash is used as it is).
-fn find_executable(name: &str, env: &[String]) -> Result<CString> {
-    use std::os::unix::fs::PermissionsExt;
-    let is_executable = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
-    let found = if name.contains('/') {
-        let path = PathBuf::from(name);
-        is_executable(&path).then_some(path)
-    } else {
-        let search = env
-            .iter()
-            .find_map(|e| e.strip_prefix("PATH="))
-            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        search
-            .split(':')
-            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
-            .find(|candidate| is_executable(candidate))
-    };
-    let path = found.with_context(|| {
-        format!("exec {name:?}: executable file not found in the container's $PATH")
-    })?;
-    sys::cstring(&path).context("executable path")
-}
-
-fn setgroups_allowed(in_user_ns: bool) -> bool {
-    !in_user_ns
-        || std::fs::read_to_string("/proc/self/setgroups")
-            .map(|s| s.trim() != "deny")
-            .unwrap_or(true)
 }
 
 fn wait_for_start(gate: &StartGate, channel: &Channel) -> Result<()> {
@@ -335,9 +233,3 @@ fn wait_for_start(gate: &StartGate, channel: &Channel) -> Result<()> {
     }
 }
 
-fn to_cstrings(items: &[String]) -> Result<Vec<CString>> {
-    items
-        .iter()
-        .map(|s| CString::new(s.as_bytes()).with_context(|| format!("{s:?} contains a NUL byte")))
-        .collect()
-}

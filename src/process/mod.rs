@@ -4,3 +4,4 @@
 pub mod channel;
 pub mod init;
 pub mod parent;
+pub mod tail;

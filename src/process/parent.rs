@@ -215,7 +215,7 @@ fn configure_steps(
         write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
         write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
     }
-    spawned.channel.send(&Message::Go)?;
+    spawned.channel.send(&Message::Go { host_pid: pid })?;
     // The init sets up its mounts while the kernel moves it into its cgroup: the first
     // migration on a v1 host waits for an RCU grace period (3.5 ms measured), which this
     // overlaps instead of adding. The init waits for CgroupJoined before it can exec.

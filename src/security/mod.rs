@@ -1,6 +1,7 @@
 //! What the container's process is allowed to be: its user and groups, capabilities,
-//! resource limits and no_new_privs.
+//! resource limits, no_new_privs and seccomp filter.
 
 pub mod capabilities;
 pub mod identity;
 pub mod rlimits;
+pub mod seccomp;
