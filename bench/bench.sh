@@ -6,6 +6,7 @@
 #   RUNTIMES      runtimes to compare, default "skiff crun runc" (e.g. RUNTIMES="crun runc")
 #   BENCH_RUNS    hyperfine --runs per measurement (default 15)
 #   BENCH_WARMUP  hyperfine --warmup per measurement (default 3)
+#   BENCH_IDLE_GAP  seconds of idle before each timed command of the "cold" rows (default 0.05)
 #   BENCH_RESULTS where to write the report (default bench/RESULTS.md)
 #   BENCH_KEEP=1  keep the scratch dir (hyperfine JSON exports) instead of removing it
 #   BENCH_NO_BUILD=1  use the existing target/x86_64-unknown-linux-gnu/release/skiff instead of running cargo build
@@ -35,12 +36,21 @@ rt_cmd() { # rt -> "BIN --root STATE"
 
 ctl() { # ctl RT ACTION [ID]: the unmeasured steps (hyperfine --prepare/--cleanup)
     local rt=$1 action=$2 id=${3:-}
+    # ACTION+idle: then leave the machine idle before the timed command, as containers
+    # start in real use (the kernel's deferred work, RCU grace periods above all, is then
+    # paid by the command instead of hidden by the previous one).
+    if [[ $action == *+idle ]]; then
+        ctl "$rt" "${action%+idle}" "$id"
+        sleep "$IDLE_GAP"
+        return
+    fi
     local bin state
     bin=$(bin_of "$rt")
     state=$W/state/$rt
     rm_c() { timeout 60 "$bin" --root "$state" delete -f "$1" >/dev/null 2>&1 || true; }
     case $action in
         clean) rm_c "$id" ;;
+        idle) ;;
         create) # delete any old one, then create
             rm_c "$id"
             timeout 60 "$bin" --root "$state" create --bundle "$W/bundles/$rt" "$id" </dev/null >/dev/null 2>&1 ;;
@@ -113,46 +123,58 @@ inner() {
     trap 'exit 143' TERM
     local self="bash $SELF __ctl" rt cmd
 
-    for rt in $RUNTIMES; do
-        cmd=$(rt_cmd "$rt")
-        hf run "$rt" --prepare "$self $rt clean bench-run" --cleanup "$self $rt clean bench-run" \
-            -- "$cmd" run --bundle "$W/bundles/$rt" bench-run
-    done
-    for rt in $RUNTIMES; do
-        cmd=$(rt_cmd "$rt")
-        hf create "$rt" --prepare "$self $rt clean bench-create" --cleanup "$self $rt clean bench-create" \
-            -- "$cmd" create --bundle "$W/bundles/$rt" bench-create
-    done
-    for rt in $RUNTIMES; do
-        cmd=$(rt_cmd "$rt")
-        hf start "$rt" --prepare "$self $rt create bench-start" --cleanup "$self $rt clean bench-start" \
-            -- "$cmd" start bench-start
-    done
-    for rt in $RUNTIMES; do
-        cmd=$(rt_cmd "$rt")
-        hf delete "$rt" --prepare "$self $rt started bench-delete" --cleanup "$self $rt clean bench-delete" \
-            -- "$cmd" delete bench-delete
-    done
-    for rt in $RUNTIMES; do
-        local bin state
-        bin=$(bin_of "$rt")
-        state=$W/state/$rt
-        if ! "$bin" exec --help >/dev/null 2>&1; then
-            echo
-            echo "$rt: exec not implemented yet"
-            echo "not implemented" >"$W/json/exec-$rt.status"
-            continue
-        fi
-        "$bin" --root "$state" delete -f bench-exec >/dev/null 2>&1 || true
-        if ! { timeout 60 "$bin" --root "$state" create --bundle "$W/bundles/$rt-sleep" bench-exec &&
-            timeout 60 "$bin" --root "$state" start bench-exec; } </dev/null >/dev/null 2>&1; then
-            echo "$rt: could not start the sleeping container for exec" >&2
-            echo failed >"$W/json/exec-$rt.status"
-        else
+    # Each step back to back, then "cold": with an idle gap before each timed command.
+    local mode idle sfx
+    for mode in warm cold; do
+        idle= sfx=
+        [ $mode = warm ] || { idle=+idle; sfx=-cold; }
+        for rt in $RUNTIMES; do
             cmd=$(rt_cmd "$rt")
-            hf exec "$rt" -- "$cmd" exec bench-exec /bin/true
-        fi
-        "$bin" --root "$state" delete -f bench-exec >/dev/null 2>&1 || true
+            hf "run$sfx" "$rt" --prepare "$self $rt clean$idle bench-run" --cleanup "$self $rt clean bench-run" \
+                -- "$cmd" run --bundle "$W/bundles/$rt" bench-run
+        done
+        for rt in $RUNTIMES; do
+            cmd=$(rt_cmd "$rt")
+            hf "create$sfx" "$rt" --prepare "$self $rt clean$idle bench-create" --cleanup "$self $rt clean bench-create" \
+                -- "$cmd" create --bundle "$W/bundles/$rt" bench-create
+        done
+        for rt in $RUNTIMES; do
+            cmd=$(rt_cmd "$rt")
+            hf "create-seccomp$sfx" "$rt" --prepare "$self $rt clean$idle bench-seccomp" \
+                --cleanup "$self $rt clean bench-seccomp" \
+                -- "$cmd" create --bundle "$W/bundles/$rt-seccomp" bench-seccomp
+        done
+        for rt in $RUNTIMES; do
+            cmd=$(rt_cmd "$rt")
+            hf "start$sfx" "$rt" --prepare "$self $rt create$idle bench-start" --cleanup "$self $rt clean bench-start" \
+                -- "$cmd" start bench-start
+        done
+        for rt in $RUNTIMES; do
+            cmd=$(rt_cmd "$rt")
+            hf "delete$sfx" "$rt" --prepare "$self $rt started$idle bench-delete" --cleanup "$self $rt clean bench-delete" \
+                -- "$cmd" delete bench-delete
+        done
+        for rt in $RUNTIMES; do
+            local bin state
+            bin=$(bin_of "$rt")
+            state=$W/state/$rt
+            if ! "$bin" exec --help >/dev/null 2>&1; then
+                echo
+                echo "$rt: exec not implemented yet"
+                echo "not implemented" >"$W/json/exec$sfx-$rt.status"
+                continue
+            fi
+            "$bin" --root "$state" delete -f bench-exec >/dev/null 2>&1 || true
+            if ! { timeout 60 "$bin" --root "$state" create --bundle "$W/bundles/$rt-sleep" bench-exec &&
+                timeout 60 "$bin" --root "$state" start bench-exec; } </dev/null >/dev/null 2>&1; then
+                echo "$rt: could not start the sleeping container for exec" >&2
+                echo failed >"$W/json/exec$sfx-$rt.status"
+            else
+                cmd=$(rt_cmd "$rt")
+                hf "exec$sfx" "$rt" --prepare "$self $rt idle$idle" -- "$cmd" exec bench-exec /bin/true
+            fi
+            "$bin" --root "$state" delete -f bench-exec >/dev/null 2>&1 || true
+        done
     done
     for rt in $RUNTIMES; do
         hf "parallel" "$rt" --prepare "$self $rt clean-par" --cleanup "$self $rt clean-par" \
@@ -196,6 +218,7 @@ install_deps() {
     command -v crun >/dev/null || missing+=(crun)
     command -v python3 >/dev/null || missing+=(python3)
     [ -x /usr/bin/time ] || missing+=(time)
+    [ -e /usr/share/containers/seccomp.json ] || missing+=(containers-common)
     # A static busybox: the dynamic one would need its libraries in the rootfs.
     if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
         missing+=(busybox-static)
@@ -220,15 +243,20 @@ base = json.load(open(os.path.join(w, "base.json")))
 base["ociVersion"] = "1.0.2"  # runc writes "1.0.2-dev"
 base["root"] = {"path": os.path.join(w, "rootfs"), "readonly": True}
 base["process"]["terminal"] = False
-def write(name, args, cgroup):
+def write(name, args, cgroup, seccomp=None):
     c = json.loads(json.dumps(base))
     c["process"]["args"] = args
     c["linux"]["cgroupsPath"] = cgroup
+    if seccomp is not None:
+        c["linux"]["seccomp"] = seccomp
     d = os.path.join(w, "bundles", name)
     os.makedirs(d, exist_ok=True)
     json.dump(c, open(os.path.join(d, "config.json"), "w"), indent=2)
+# The profile podman sends with every container (Debian's containers-common).
+seccomp = json.load(open("/usr/share/containers/seccomp.json"))
 for rt in runtimes:
     write(rt, ["/bin/true"], f"/skiff-bench/{rt}")
+    write(f"{rt}-seccomp", ["/bin/true"], f"/skiff-bench/{rt}-seccomp", seccomp)
     write(f"{rt}-sleep", ["/bin/sleep", "1000"], f"/skiff-bench/{rt}-exec")
     for i in range(par):
         write(f"{rt}-p{i}", ["/bin/true"], f"/skiff-bench/{rt}-p{i}")
@@ -306,6 +334,7 @@ report() {
         [ -z "$SKIPPED" ] || echo "skipped_$SKIPPED"
         echo "runs=$RUNS"
         echo "warmup=$WARMUP"
+        echo "idle_gap=$IDLE_GAP"
         for rt in skiff crun runc; do
             if [[ " $RUNTIMES " == *" $rt "* ]]; then
                 f=$(bin_of "$rt")
@@ -320,12 +349,16 @@ import json, os, statistics, sys
 w, runtimes, out = sys.argv[1], sys.argv[2].split(), sys.argv[3]
 meta = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(w, "meta")))
 cols = ["skiff", "crun", "runc"]
-scen = [
+base_scen = [
     ("run", "`run` /bin/true (create+start+wait+delete)"),
     ("create", "`create` alone"),
+    ("create-seccomp", "`create` with podman's seccomp profile"),
     ("start", "`start` alone"),
     ("delete", "`delete` of a stopped container"),
     ("exec", "`exec /bin/true` into a running container"),
+]
+# Cold first: what containers see in real use.
+scen = [(s + "-cold", l + ", cold") for s, l in base_scen] + base_scen + [
     ("parallel", "10 `run` in parallel (wall time)"),
 ]
 
@@ -389,6 +422,9 @@ Generated by `make bench` (`bench/bench.sh`) on {meta['date']}.
 - `create`, `start` and `delete` are measured alone, the other steps done in hyperfine's
   `--prepare` (containerd's split pattern: `delete` is of a container whose `/bin/true`
   has exited). `exec` runs `/bin/true` in a container running `sleep 1000`.
+- "cold" rows: hyperfine's `--prepare` ends with {meta['idle_gap']} s of idle before each
+  timed command, as containers start in real use; the other rows run back to back. The
+  seccomp rows use podman's profile (`/usr/share/containers/seccomp.json`) for every runtime.
 
 ## Latency
 
@@ -426,6 +462,7 @@ main() {
     SELF=$REPO/bench/$(basename "${BASH_SOURCE[0]}")
     RUNTIMES=${RUNTIMES:-"skiff crun runc"}
     RUNS=${BENCH_RUNS:-15}
+    IDLE_GAP=${BENCH_IDLE_GAP:-0.05}
     WARMUP=${BENCH_WARMUP:-3}
     RESULTS=${BENCH_RESULTS:-$REPO/bench/RESULTS.md}
     local rt
@@ -459,7 +496,7 @@ main() {
     trap cleanup EXIT
     trap on_signal INT TERM
     case $W in *[[:space:]]*) echo "bench: the repo path must not contain spaces" >&2; exit 1 ;; esac
-    export REPO SELF RUNTIMES RUNS WARMUP W
+    export REPO SELF RUNTIMES RUNS WARMUP W IDLE_GAP
     write_bundles
 
     # In the background so that a signal to this script is handled at once (on_signal).

@@ -122,3 +122,92 @@ fn foreground_terminal_run_reports_the_inits_own_error() {
     );
     c.assert_nothing_left();
 }
+
+/// Sets the window size of the terminal `fd` belongs to.
+fn set_window_size(fd: &OwnedFd, rows: u16, cols: u16) {
+    use std::os::fd::AsRawFd;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY (test): TIOCSWINSZ reads one winsize from the pointer, which outlives the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    assert_eq!(rc, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn foreground_run_forwards_window_size_changes_and_restores_the_terminal() {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let rt = Runtime::new("fgwinch");
+    let mut b = Bundle::new("fgwinch");
+    b.set("/process/terminal", json!(true));
+    b.args(&["sh"]);
+    let c = rt.container(&b);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    set_window_size(&pty.master, 24, 80);
+    let before = tcgetattr(&pty.slave).expect("tcgetattr");
+    assert!(before
+        .local_flags
+        .contains(LocalFlags::ECHO | LocalFlags::ICANON));
+    let slave = || Stdio::from(pty.slave.try_clone().unwrap());
+    let mut child = std::process::Command::new(runtime_bin())
+        .args(["--root", rt.root.to_str().unwrap()])
+        .args(["run", "--bundle", b.dir_str(), &c.id])
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave())
+        .spawn()
+        .expect("spawning skiff run");
+    let mut seen = String::new();
+    // The container's pty starts with the caller's size.
+    nix::unistd::write(&pty.master, b"echo size=$(stty size)=\n").unwrap();
+    read_until(&pty.master, "size=24 80=", &mut seen);
+    // While it runs, skiff's terminal is raw: no echo, no line editing of its own.
+    let during = tcgetattr(&pty.slave).expect("tcgetattr");
+    assert!(!during.local_flags.contains(LocalFlags::ECHO));
+    assert!(!during.local_flags.contains(LocalFlags::ICANON));
+    // A resize of the caller's terminal reaches the container's (SIGWINCH goes to the
+    // terminal's foreground group, which skiff, spawned here without it as its
+    // controlling terminal, is not: send it the signal as a shell would).
+    set_window_size(&pty.master, 50, 132);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGWINCH,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut asked = 0;
+    while !seen.contains("size=50 132=") {
+        assert!(
+            Instant::now() < deadline,
+            "the new size never arrived: {seen:?}"
+        );
+        // The signal may be handled after the shell read the line: ask until it shows.
+        nix::unistd::write(&pty.master, b"echo size=$(stty size)=\n").unwrap();
+        asked += 1;
+        let mark = format!("ask{asked}");
+        nix::unistd::write(&pty.master, format!("echo {mark}\n").as_bytes()).unwrap();
+        read_until(&pty.master, &format!("\n{mark}"), &mut seen);
+    }
+    nix::unistd::write(&pty.master, b"exit 0\n").unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "skiff run did not exit: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    // The caller's terminal is as it was.
+    let after = tcgetattr(&pty.slave).expect("tcgetattr");
+    assert_eq!(after.local_flags, before.local_flags);
+    assert_eq!(after.input_flags, before.input_flags);
+    assert_eq!(after.output_flags, before.output_flags);
+    c.assert_nothing_left();
+}
