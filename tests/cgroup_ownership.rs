@@ -282,3 +282,31 @@ fn invalid_device_rules_are_refused_by_name() {
         assert!(!rt.root.join(&c.id).exists());
     }
 }
+
+/// The init enters its cgroup by itself (v1 `tasks` descriptors its parent opened, and
+/// CLONE_INTO_CGROUP for the hybrid host's cgroup2 hierarchy): also when it is already in a
+/// new user namespace whose root is an unprivileged host user, and in every hierarchy.
+#[test]
+fn an_init_in_a_new_user_namespace_is_in_its_cgroup_everywhere() {
+    let rt = Runtime::new("cg-userns");
+    let mut b = Bundle::new("cg-userns");
+    b.userns();
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    let pid = c.state()["pid"].as_i64().unwrap().to_string();
+    let mut hierarchies: Vec<&str> = CGROUP_CONTROLLERS.to_vec();
+    if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists() {
+        hierarchies.push("unified");
+    }
+    for hierarchy in hierarchies {
+        let procs_file = format!("/sys/fs/cgroup/{hierarchy}{}/cgroup.procs", c.cgroup);
+        let procs = fs::read_to_string(&procs_file).unwrap_or_else(|e| panic!("{procs_file}: {e}"));
+        assert!(
+            procs.split_whitespace().any(|p| p == pid),
+            "init {pid} is not in {procs_file}: {procs:?}"
+        );
+    }
+    c.delete(true).assert_ok();
+    c.assert_nothing_left();
+}

@@ -13,9 +13,11 @@ use nix_for_cgroups::unistd::Pid;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
+mod entry;
 mod hierarchy;
 mod v1;
 
+pub use entry::Entry;
 use hierarchy::Hierarchy;
 
 /// The cgroup path for a container. Absolute paths are used as given. A relative path, and
@@ -190,10 +192,21 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Moves `pid` into the container's cgroup in every hierarchy; on v2 and systemd also
-    /// applies the limits.
-    pub fn enter(&self, pid: i32, spec: &Spec) -> Result<()> {
+    /// The descriptors through which a process about to be cloned enters the container's
+    /// cgroup itself (see `Entry`): on a v1 or hybrid host, once the directories exist.
+    /// Elsewhere empty, and `enter` moves the process.
+    pub fn entry(&self) -> Result<Entry> {
         match self.record.driver {
+            Driver::CgroupfsV1 => Entry::open(&self.hierarchies),
+            Driver::CgroupfsV2 | Driver::Systemd => Ok(Entry::default()),
+        }
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy `entry` did not already
+    /// place it in; on v2 and systemd also applies the limits.
+    pub fn enter(&self, pid: i32, spec: &Spec, entry: &Entry) -> Result<()> {
+        match self.record.driver {
+            Driver::CgroupfsV1 if entry.is_complete() => Ok(()),
             Driver::CgroupfsV1 => {
                 for hierarchy in &self.hierarchies {
                     hierarchy::join(&hierarchy.dir, pid)

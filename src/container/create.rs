@@ -147,6 +147,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let cgroup = undo.cgroup.insert(cgroup);
     cgroup.make()?;
     cgroup.prepare(spec)?;
+    let cgroup_entry = cgroup.entry()?;
 
     // A user namespace cannot reach what only host root can: the parent opens the bind
     // sources for it, inside its new mount namespace.
@@ -176,6 +177,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         lock_fd: dir.raw_fd(),
         id: &options.id,
         seccomp: seccomp.as_ref(),
+        cgroup_entry: &cgroup_entry,
     };
     let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
     undo.pid = Some(spawned.pid);
@@ -190,7 +192,8 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         parent::send_bind_sources(spec, &bundle.dir, spawned.pid, socket)?;
     }
 
-    parent::configure(&spawned, spec, new_user_ns, cgroup)?;
+    parent::configure(&spawned, spec, new_user_ns, cgroup, &cgroup_entry)?;
+    drop(cgroup_entry);
     let terminal_master = match &relay_end {
         Some(socket) => Some(receive_terminal(socket, &spawned.channel)?),
         None => None,

@@ -54,6 +54,8 @@ pub struct InitSetup<'a> {
     pub lock_fd: RawFd,
     pub id: &'a str,
     pub seccomp: Option<&'a Seccomp>,
+    /// How the init enters its cgroup by itself.
+    pub cgroup_entry: &'a crate::cgroups::Entry,
 }
 
 /// Runs in the cloned child; never returns.
@@ -77,6 +79,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     let process = spec.process().as_ref().context("process is missing")?;
     let linux = spec.linux().as_ref().context("linux is missing")?;
 
+    // First, so that nothing of the container runs outside its cgroup's limits.
+    setup.cgroup_entry.join_self()?;
     // Until it execs, the init holds skiff's memory and binary: keep other processes from
     // reading or ptracing it, and die with the parent while it is still being set up.
     nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;

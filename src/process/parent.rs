@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use super::channel::{self, Channel, Message};
 use super::init::{self, InitSetup};
-use crate::cgroups::Cgroup;
+use crate::cgroups::{Cgroup, Entry};
 use crate::rootfs::bind_sources;
 use crate::sys::{self, Forked};
 
@@ -72,7 +72,7 @@ pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
         .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
         .collect();
     let visit = JoinedNamespaces::enter(&joined_by_parent).context("linux.namespaces")?;
-    let cloned = sys::clone_process(flags.bits() as u64);
+    let cloned = sys::clone_process(flags.bits() as u64, setup.cgroup_entry.clone_into());
     if let Ok(Forked::Child) = cloned {
         // The init stays in the joined namespaces: it closes its copies of the parent's
         // way back, which must not reach the container.
@@ -186,8 +186,14 @@ fn ns_file(kind: CloneFlags) -> &'static str {
 
 /// What the parent does to the init from outside: ID mappings before it may start, its
 /// cgroup and OOM score while it sets itself up.
-pub fn configure(spawned: &Spawned, spec: &Spec, new_user_ns: bool, cgroup: &Cgroup) -> Result<()> {
-    configure_steps(spawned, spec, new_user_ns, cgroup).map_err(|error| {
+pub fn configure(
+    spawned: &Spawned,
+    spec: &Spec,
+    new_user_ns: bool,
+    cgroup: &Cgroup,
+    entry: &Entry,
+) -> Result<()> {
+    configure_steps(spawned, spec, new_user_ns, cgroup, entry).map_err(|error| {
         // If the init failed meanwhile, its own report says why; ours would only say that
         // it is gone.
         match spawned.channel.receive() {
@@ -202,6 +208,7 @@ fn configure_steps(
     spec: &Spec,
     new_user_ns: bool,
     cgroup: &Cgroup,
+    entry: &Entry,
 ) -> Result<()> {
     let pid = spawned.pid;
     let linux = spec.linux().as_ref();
@@ -216,10 +223,11 @@ fn configure_steps(
         write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
     }
     spawned.channel.send(&Message::Go { host_pid: pid })?;
-    // The init sets up its mounts while the kernel moves it into its cgroup: the first
-    // migration on a v1 host waits for an RCU grace period (3.5 ms measured), which this
-    // overlaps instead of adding. The init waits for CgroupJoined before it can exec.
-    cgroup.enter(pid, spec)?;
+    // Where the init could not enter its cgroup by itself (see cgroups::Entry), it sets up
+    // its mounts while the kernel moves it: that migration waits for an RCU grace period,
+    // which this overlaps instead of adding. The init waits for CgroupJoined before it can
+    // exec.
+    cgroup.enter(pid, spec, entry)?;
     if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, score.to_string())

@@ -22,9 +22,10 @@ pub enum Forked {
 }
 
 /// `clone3` without a new stack, so the child continues from this call like `fork` does,
-/// but with namespace flags applied atomically at creation. Falls back to `clone` where the
-/// kernel has no `clone3`.
-pub fn clone_process(flags: u64) -> io::Result<Forked> {
+/// but with namespace flags applied atomically at creation, and born in the cgroup2
+/// directory `into_cgroup` when given (CLONE_INTO_CGROUP). Falls back to `clone` where the
+/// kernel has no `clone3`, unless a cgroup was asked for.
+pub fn clone_process(flags: u64, into_cgroup: Option<RawFd>) -> io::Result<Forked> {
     #[repr(C)]
     #[derive(Default)]
     struct CloneArgs {
@@ -40,9 +41,11 @@ pub fn clone_process(flags: u64) -> io::Result<Forked> {
         set_tid_size: u64,
         cgroup: u64,
     }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let args = CloneArgs {
-        flags,
+        flags: flags | into_cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
         exit_signal: libc::SIGCHLD as u64,
+        cgroup: into_cgroup.map_or(0, |fd| fd as u64),
         ..Default::default()
     };
     // SAFETY: clone3 with a zero stack behaves like fork: the child gets a copy of this
@@ -54,7 +57,8 @@ pub fn clone_process(flags: u64) -> io::Result<Forked> {
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    let ret = if ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    let no_clone3 = ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS);
+    let ret = if no_clone3 && into_cgroup.is_none() {
         // SAFETY: same fork semantics through the older clone(2) with a null stack.
         unsafe {
             libc::syscall(
