@@ -3,7 +3,9 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
+mod pid_file;
 pub mod start;
 pub mod state;
 pub mod store;
