@@ -244,6 +244,20 @@ fn exec_inherits_the_containers_process_settings() {
     let out = exec(&c, &["--cwd", "/etc", "ID", "pwd"]);
     out.assert_ok();
     assert_eq!(out.stdout, "/etc\n");
+    // `..` and symlinks in --cwd stay inside the container's root.
+    std::os::unix::fs::symlink("../../../../../../etc", b.rootfs.join("escape")).unwrap();
+    for (cwd, expected) in [("/../../..", "/\n"), ("/escape", "/etc\n")] {
+        let out = exec(
+            &c,
+            &["--cwd", cwd, "ID", "sh", "-c", "pwd; ls /etc/hostname-file"],
+        );
+        out.assert_ok();
+        assert_eq!(
+            out.stdout,
+            format!("{expected}/etc/hostname-file\n"),
+            "{cwd}"
+        );
+    }
 
     let out = exec(
         &c,
@@ -361,6 +375,9 @@ fn exec_with_a_process_file() {
     }
     fs::write(&file, "{not json").unwrap();
     exec(&c, &["--process", file.to_str().unwrap(), "ID"]).assert_error("--process");
+    // Hostile files: endless, or not there.
+    exec(&c, &["--process", "/dev/zero", "ID"]).assert_error("larger than");
+    exec(&c, &["--process", "/nonexistent/p.json", "ID"]).assert_error("--process");
     assert_only_in_cgroup(&c, &[init]);
 }
 
@@ -393,7 +410,7 @@ fn detach_returns_at_once_and_writes_the_pid_file() {
     assert!(!pid_gone(pid), "the exec'd process {pid} is not alive");
     assert!(cgroup_procs(&c).contains(&pid));
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    assert_eq!(cmdline, b"sleep\0300\0");
+    assert_eq!(cmdline, b"sleep\x00300\x00");
     assert_eq!(
         ns_link(&pid.to_string(), "pid"),
         ns_link(&init.to_string(), "pid")
@@ -726,6 +743,15 @@ fn exec_errors_are_one_line_and_leave_nothing_behind() {
             "/no/such/dir",
         ),
         (vec!["--cwd", "relative", "ID", "true"], "--cwd"),
+        // A magic link could lead out of the container's root: refused.
+        (
+            vec!["--cwd", "/proc/self/cwd", "ID", "true"],
+            "/proc/self/cwd",
+        ),
+        (
+            vec!["--cwd", "/etc/hostname-file", "ID", "true"],
+            "not a directory",
+        ),
         (
             vec!["-u", "nobody", "ID", "true"],
             "names are not supported",

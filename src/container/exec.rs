@@ -305,8 +305,7 @@ fn receive_terminal(socket: &OwnedFd, child: &Channel) -> Result<OwnedFd> {
 fn process_for(spec: &Spec, source: &ProcessSource) -> Result<Process> {
     let (process, origin) = match source {
         ProcessSource::File { path, tty } => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --process {}", path.display()))?;
+            let text = read_process_file(path)?;
             let mut process: Process = serde_json::from_str(&text)
                 .with_context(|| format!("parsing --process {}", path.display()))?;
             if *tty {
@@ -318,6 +317,26 @@ fn process_for(spec: &Spec, source: &ProcessSource) -> Result<Process> {
     };
     validate(&process).map_err(|error| anyhow::anyhow!("{origin}{error:#}"))?;
     Ok(process)
+}
+
+/// The most of a `--process` file read: far more than any real process object, little
+/// enough that `--process /dev/zero` cannot exhaust memory.
+const MAX_PROCESS_FILE: u64 = 4 << 20;
+
+fn read_process_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_PROCESS_FILE + 1).read_to_string(&mut text))
+        .with_context(|| format!("reading --process {}", path.display()))?;
+    if text.len() as u64 > MAX_PROCESS_FILE {
+        bail!(
+            "--process {}: larger than {} MiB",
+            path.display(),
+            MAX_PROCESS_FILE >> 20
+        );
+    }
+    Ok(text)
 }
 
 /// The container's `process` with the command line's changes, as runc makes it.
