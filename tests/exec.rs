@@ -752,10 +752,8 @@ fn exec_errors_are_one_line_and_leave_nothing_behind() {
             vec!["--cwd", "/etc/hostname-file", "ID", "true"],
             "not a directory",
         ),
-        (
-            vec!["-u", "nobody", "ID", "true"],
-            "names are not supported",
-        ),
+        (vec!["-u", "nobody", "ID", "true"], "/etc/passwd"),
+        (vec!["-u", "a/../b", "ID", "true"], "--user"),
         (vec!["-e", "NOEQUALS", "ID", "true"], "--env"),
         (vec!["--cap", "CAP_NOPE", "ID", "true"], "--cap"),
         (
@@ -816,4 +814,41 @@ fn exec_into_a_paused_container_needs_ignore_paused() {
     out.assert_ok();
     assert_eq!(out.stdout, "after-thaw\n");
     assert_only_in_cgroup(&c, &[init]);
+}
+
+#[test]
+fn user_names_are_looked_up_in_the_containers_own_files() {
+    let rt = Runtime::new("exusernames");
+    let b = sleeper_bundle("exusernames");
+    let etc = b.rootfs.join("etc");
+    // A passwd that points at the host's: resolved inside the container's root, it only
+    // points back at itself, and the host's entries are never read.
+    std::os::unix::fs::symlink("/../../../../etc/passwd", etc.join("passwd")).unwrap();
+    let c = rt.container(&b);
+    let init = start(&c);
+    exec(&c, &["-u", "root", "ID", "id"]).assert_error("/etc/passwd");
+    assert_only_in_cgroup(&c, &[init]);
+
+    fs::remove_file(etc.join("passwd")).unwrap();
+    fs::write(
+        etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1500:1600::/:/bin/sh\n",
+    )
+    .unwrap();
+    fs::write(etc.join("group"), "root:x:0:\nstaff:x:50:app\n").unwrap();
+    for (user, expected) in [
+        ("app", "1500 1600"),
+        ("app:staff", "1500 50"),
+        ("app:7", "1500 7"),
+        ("0:staff", "0 50"),
+    ] {
+        let out = exec(
+            &c,
+            &["--user", user, "ID", "sh", "-c", "echo $(id -u) $(id -g)"],
+        );
+        out.assert_ok();
+        assert_eq!(out.stdout.trim(), expected, "--user {user}");
+    }
+    exec(&c, &["-u", "ghost", "ID", "id"]).assert_error("no user \"ghost\"");
+    exec(&c, &["-u", "app:ghosts", "ID", "id"]).assert_error("no group \"ghosts\"");
 }

@@ -20,8 +20,8 @@ pub struct Args {
     /// Add or replace an environment variable (repeatable)
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     env: Vec<String>,
-    /// The user to run as, numeric
-    #[arg(short, long, value_name = "UID[:GID]")]
+    /// The user (and group) to run as: numbers, or names in the container's /etc/passwd
+    #[arg(short, long, value_name = "USER[:GROUP]")]
     user: Option<String>,
     /// Add a supplementary group (repeatable)
     #[arg(short = 'g', long = "additional-gids", value_name = "GID")]

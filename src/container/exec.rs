@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process, Spec};
 
+use super::exec_user::UserSpec;
 use super::pid_file::write_pid_file;
 use super::state::{self, Record, Status};
 use super::store::{self, ContainerDir};
@@ -53,7 +54,7 @@ pub struct Overrides {
     pub cwd: Option<PathBuf>,
     /// `KEY=VALUE` entries added to, or replacing by key, `process.env`.
     pub env: Vec<String>,
-    /// `uid[:gid]`.
+    /// `user[:group]`, numbers or names.
     pub user: Option<String>,
     pub additional_gids: Vec<u32>,
     pub caps: Vec<String>,
@@ -113,7 +114,19 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     }
     let spec = store::load_config(&options.root, id)
         .with_context(|| format!("container {id:?}: its saved configuration"))?;
-    let process = process_for(&spec, &options.process)?;
+    let init = VerifiedInit::open(&record)?;
+    let names_to_resolve = match &options.process {
+        ProcessSource::Inherit(overrides) => match &overrides.user {
+            Some(text) => UserSpec::parse(text)?.has_names(),
+            None => false,
+        },
+        ProcessSource::File { .. } => false,
+    };
+    let container_root = match names_to_resolve {
+        true => Some(init.root()?),
+        false => None,
+    };
+    let process = process_for(&spec, &options.process, container_root.as_ref())?;
     let terminal = process.terminal().unwrap_or(false);
     let (console, relay_end) =
         console_for(terminal, options.console_socket.as_deref(), options.detach)?;
@@ -121,7 +134,9 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         Some(config) => Some(Seccomp::prepare(config)?),
         None => None,
     };
-    let joined = init_namespaces(&record)?;
+    let joined = init.namespaces()?;
+    // Everything opened through /proc/<pid> was the recorded init's.
+    init.confirm()?;
     let state = ContainerState::new(
         id,
         status.as_str(),
@@ -144,7 +159,9 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     // The child has its own copies of the namespaces and the console now.
     drop(setup);
     place(spawned.pid, &process, &cgroup).map_err(|error| {
-        // If the child failed meanwhile, its own report says why.
+        // The child waits to be placed: end it, so the channel says whether it had failed
+        // first (its own report then says why) instead of waiting for it.
+        let _ = sys::send_signal(spawned.pid, libc::SIGKILL);
         match spawned.channel.receive() {
             Ok(Some(Message::Failed(reason))) => anyhow::anyhow!("{reason}"),
             _ => error,
@@ -200,48 +217,79 @@ const NAMESPACES: &[(CloneFlags, &str)] = &[
     (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
 ];
 
-/// Opens every namespace of the recorded init that differs from skiff's own. A pidfd,
-/// opened first and checked against the recorded start time, is still alive after the
-/// namespace files were opened: the PID named the recorded init all along, never a
-/// process that was given its PID after the init exited.
-fn init_namespaces(record: &Record) -> Result<Vec<(CloneFlags, OwnedFd)>> {
-    let not_running = || anyhow::anyhow!("container {:?} is not running", record.id);
-    let pidfd = match sys::pidfd::open(record.pid) {
-        Ok(pidfd) => pidfd,
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(not_running()),
-        Err(e) => return Err(e).with_context(|| format!("opening a pidfd for {}", record.pid)),
-    };
-    if !state::process_is_alive(record.pid, record.pid_start_time) {
-        return Err(not_running());
-    }
-    let mut joined = Vec::new();
-    for &(kind, name) in NAMESPACES {
-        let theirs_path = format!("/proc/{}/ns/{name}", record.pid);
-        let ours_path = format!("/proc/self/ns/{name}");
-        let theirs = match std::fs::File::open(&theirs_path) {
-            Ok(file) => file,
-            // A kernel without this kind of namespace has it for no process.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound && !Path::new(&ours_path).exists() =>
-            {
-                continue
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_running()),
-            Err(e) => return Err(e).with_context(|| format!("opening {theirs_path}")),
+/// The recorded init, held by a pidfd opened first and checked against the recorded
+/// start time. Once `confirm` finds it still alive, everything opened through
+/// /proc/<pid> in between was that process', never one given its PID after it exited.
+struct VerifiedInit<'a> {
+    record: &'a Record,
+    pidfd: OwnedFd,
+}
+
+impl<'a> VerifiedInit<'a> {
+    fn open(record: &'a Record) -> Result<VerifiedInit<'a>> {
+        let pidfd = match sys::pidfd::open(record.pid) {
+            Ok(pidfd) => pidfd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(not_running(record)),
+            Err(e) => return Err(e).with_context(|| format!("opening a pidfd for {}", record.pid)),
         };
-        let ours = std::fs::metadata(&ours_path).with_context(|| format!("reading {ours_path}"))?;
-        let theirs_meta = theirs
-            .metadata()
-            .with_context(|| format!("reading {theirs_path}"))?;
-        if (theirs_meta.dev(), theirs_meta.ino()) != (ours.dev(), ours.ino()) {
-            joined.push((kind, OwnedFd::from(theirs)));
+        if !state::process_is_alive(record.pid, record.pid_start_time) {
+            return Err(not_running(record));
+        }
+        Ok(VerifiedInit { record, pidfd })
+    }
+
+    /// The container's root directory, as the init sees it.
+    fn root(&self) -> Result<OwnedFd> {
+        let path = format!("/proc/{}/root", self.record.pid);
+        let root = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+        Ok(root.into())
+    }
+
+    /// Every namespace of the init that differs from skiff's own.
+    fn namespaces(&self) -> Result<Vec<(CloneFlags, OwnedFd)>> {
+        let mut joined = Vec::new();
+        for &(kind, name) in NAMESPACES {
+            let theirs_path = format!("/proc/{}/ns/{name}", self.record.pid);
+            let ours_path = format!("/proc/self/ns/{name}");
+            let theirs = match std::fs::File::open(&theirs_path) {
+                Ok(file) => file,
+                // A kernel without this kind of namespace has it for no process.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        && !Path::new(&ours_path).exists() =>
+                {
+                    continue
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(not_running(self.record))
+                }
+                Err(e) => return Err(e).with_context(|| format!("opening {theirs_path}")),
+            };
+            let ours =
+                std::fs::metadata(&ours_path).with_context(|| format!("reading {ours_path}"))?;
+            let theirs_meta = theirs
+                .metadata()
+                .with_context(|| format!("reading {theirs_path}"))?;
+            if (theirs_meta.dev(), theirs_meta.ino()) != (ours.dev(), ours.ino()) {
+                joined.push((kind, OwnedFd::from(theirs)));
+            }
+        }
+        Ok(joined)
+    }
+
+    fn confirm(&self) -> Result<()> {
+        match sys::pidfd::send_signal(&self.pidfd, 0) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running(self.record)),
+            Err(e) => {
+                Err(e).with_context(|| format!("checking that the init {} lives", self.record.pid))
+            }
         }
     }
-    match sys::pidfd::send_signal(&pidfd, 0) {
-        Ok(()) => Ok(joined),
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running()),
-        Err(e) => Err(e).with_context(|| format!("checking that the init {} lives", record.pid)),
-    }
+}
+
+fn not_running(record: &Record) -> anyhow::Error {
+    anyhow::anyhow!("container {:?} is not running", record.id)
 }
 
 /// Where the new process' pty master goes: the console socket, or (in the foreground)
@@ -302,7 +350,11 @@ fn receive_terminal(socket: &OwnedFd, child: &Channel) -> Result<OwnedFd> {
 
 /// The process to run: the `--process` file as it is, or the container's own process
 /// with the command line's changes. Either way checked as a config's process is.
-fn process_for(spec: &Spec, source: &ProcessSource) -> Result<Process> {
+fn process_for(
+    spec: &Spec,
+    source: &ProcessSource,
+    container_root: Option<&OwnedFd>,
+) -> Result<Process> {
     let (process, origin) = match source {
         ProcessSource::File { path, tty } => {
             let text = read_process_file(path)?;
@@ -313,7 +365,9 @@ fn process_for(spec: &Spec, source: &ProcessSource) -> Result<Process> {
             }
             (process, format!("--process {}: ", path.display()))
         }
-        ProcessSource::Inherit(overrides) => (inherit(spec, overrides)?, String::new()),
+        ProcessSource::Inherit(overrides) => {
+            (inherit(spec, overrides, container_root)?, String::new())
+        }
     };
     validate(&process).map_err(|error| anyhow::anyhow!("{origin}{error:#}"))?;
     Ok(process)
@@ -340,7 +394,12 @@ fn read_process_file(path: &Path) -> Result<String> {
 }
 
 /// The container's `process` with the command line's changes, as runc makes it.
-fn inherit(spec: &Spec, overrides: &Overrides) -> Result<Process> {
+/// `container_root` is the init's root, for `--user` names.
+fn inherit(
+    spec: &Spec,
+    overrides: &Overrides,
+    container_root: Option<&OwnedFd>,
+) -> Result<Process> {
     let mut process = spec
         .process()
         .clone()
@@ -362,7 +421,7 @@ fn inherit(spec: &Spec, overrides: &Overrides) -> Result<Process> {
     merge_env(&mut env, &overrides.env)?;
     process.set_env(Some(env));
     if let Some(text) = &overrides.user {
-        let (uid, gid) = parse_user(text)?;
+        let (uid, gid) = UserSpec::parse(text)?.resolve(container_root)?;
         process.user_mut().set_uid(uid);
         if let Some(gid) = gid {
             process.user_mut().set_gid(gid);
@@ -443,27 +502,6 @@ fn merge_env(env: &mut Vec<String>, extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `--user uid[:gid]`, numbers only: names would have to be looked up in the container's
-/// /etc/passwd and /etc/group, which skiff does not do.
-fn parse_user(text: &str) -> Result<(u32, Option<u32>)> {
-    let (uid, gid) = match text.split_once(':') {
-        Some((uid, gid)) => (uid, Some(gid)),
-        None => (text, None),
-    };
-    let number = |part: &str| -> Result<u32> {
-        if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
-            return part
-                .parse()
-                .with_context(|| format!("--user {text:?}: {part} is out of range"));
-        }
-        if part.is_empty() {
-            bail!("--user {text:?}: expected uid[:gid]");
-        }
-        bail!("--user {text:?}: user and group names are not supported, give numeric uid[:gid]")
-    };
-    Ok((number(uid)?, gid.map(number).transpose()?))
-}
-
 /// A capability as `--cap` names it: `CAP_NET_ADMIN` or `NET_ADMIN`, any case.
 fn parse_capability(name: &str) -> Result<Capability> {
     let upper = name.to_ascii_uppercase();
@@ -523,20 +561,6 @@ mod tests {
         for bad in ["", "=v", "NOEQUALS"] {
             let err = merge_env(&mut env, &[bad.to_string()]).unwrap_err();
             assert!(err.to_string().contains("--env"), "{bad}: {err}");
-        }
-    }
-
-    #[test]
-    fn users_are_numbers_and_names_are_refused_clearly() {
-        assert_eq!(parse_user("1000").unwrap(), (1000, None));
-        assert_eq!(parse_user("1000:100").unwrap(), (1000, Some(100)));
-        assert_eq!(parse_user("0:0").unwrap(), (0, Some(0)));
-        for name in ["alice", "1000:staff", "root:0"] {
-            let err = parse_user(name).unwrap_err().to_string();
-            assert!(err.contains("names are not supported"), "{name}: {err}");
-        }
-        for bad in ["", ":", "1000:", ":5", "-1", "99999999999", "1:2:3"] {
-            assert!(parse_user(bad).is_err(), "{bad}");
         }
     }
 

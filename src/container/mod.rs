@@ -4,6 +4,7 @@
 pub mod create;
 pub mod delete;
 pub mod exec;
+mod exec_user;
 pub mod kill;
 mod pid_file;
 pub mod start;
