@@ -852,3 +852,69 @@ fn user_names_are_looked_up_in_the_containers_own_files() {
     exec(&c, &["-u", "ghost", "ID", "id"]).assert_error("no user \"ghost\"");
     exec(&c, &["-u", "app:ghosts", "ID", "id"]).assert_error("no group \"ghosts\"");
 }
+
+/// CVE-2019-5736 through exec: the exec'd process runs `/proc/self/exe`, which is skiff's
+/// binary; held by an O_PATH descriptor, it must not be reopened for writing.
+#[test]
+fn an_exec_running_proc_self_exe_runs_skiff_read_only() {
+    let mut rt = Runtime::new("exexe");
+    let copy = rt.scratch().join("skiff-copy");
+    fs::copy(&rt.bin, &copy).unwrap();
+    set_mode(&copy, 0o755);
+    rt.bin = copy.clone();
+    let original = fs::read(&copy).unwrap();
+    let b = sleeper_bundle("exexe");
+    // The exec'd skiff blocks opening its log, a fifo nobody reads.
+    nix::unistd::mkfifo(
+        &b.rootfs.join("log-fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    let c = rt.container(&b);
+    start(&c);
+    let pid_file = rt.scratch().join("exe.pid");
+    exec(
+        &c,
+        &[
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "ID",
+            "/proc/self/exe",
+            "--log",
+            "/log-fifo",
+            "state",
+            "nothing",
+        ],
+    )
+    .assert_ok();
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"/proc/self/exe\x00--log"),
+        "{cmdline:?}"
+    );
+    let exe = format!("/proc/{pid}/exe");
+    let handle = nix::fcntl::open(
+        exe.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .unwrap_or_else(|e| panic!("opening {exe} O_PATH: {e}"));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_pid_gone(pid, TIMEOUT));
+    let reopened = format!("/proc/self/fd/{}", handle.as_raw_fd());
+    let error = fs::OpenOptions::new()
+        .append(true)
+        .open(&reopened)
+        .expect_err("skiff's binary must not be writable");
+    assert_eq!(error.raw_os_error(), Some(libc::EROFS), "{error}");
+    assert!(
+        fs::read(&copy).unwrap() == original,
+        "skiff's binary changed"
+    );
+}

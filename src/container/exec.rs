@@ -127,6 +127,8 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         false => None,
     };
     let process = process_for(&spec, &options.process, container_root.as_ref())?;
+    // Not for the child to hold: it gets the root by joining the mount namespace.
+    drop(container_root);
     let terminal = process.terminal().unwrap_or(false);
     let (console, relay_end) =
         console_for(terminal, options.console_socket.as_deref(), options.detach)?;
