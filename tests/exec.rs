@@ -918,3 +918,97 @@ fn an_exec_running_proc_self_exe_runs_skiff_read_only() {
         "skiff's binary changed"
     );
 }
+
+/// The command lines engines send (docs/cli-contract.md): containerd's shim
+/// `exec --process F --detach --pid-file P ID`, and podman's
+/// `exec --pid-file P --process F --detach --tty --console-socket S ID`.
+#[test]
+fn engine_command_lines() {
+    let rt = Runtime::new("exengines");
+    let b = sleeper_bundle("exengines");
+    let c = rt.container(&b);
+    let init = start(&c);
+    let dir = rt.scratch().to_path_buf();
+    let process = dir.join("runc-process-1");
+    fs::write(
+        &process,
+        serde_json::to_vec(&json!({
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh", "-c", "echo from-shim-exec > /tmp/shim-mark; sleep 100"],
+            "env": ["PATH=/bin"],
+            "cwd": "/",
+            "capabilities": { "bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                              "permitted": ["CAP_KILL"] },
+            "noNewPrivileges": true,
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let pid_file = dir.join("exec-1.pid");
+    let args = [
+        "exec",
+        "--process",
+        process.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+    ];
+    rt.exec(&args).assert_ok();
+    let pid: i32 = fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(cgroup_procs(&c).contains(&pid));
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert_eq!(status_field(&status, "CapEff"), Some("0000000000000020"));
+    assert_eq!(status_field(&status, "NoNewPrivs"), Some("1"));
+    let deadline = Instant::now() + TIMEOUT;
+    while fs::read_to_string(b.rootfs.join("tmp/shim-mark")).unwrap_or_default()
+        != "from-shim-exec\n"
+    {
+        assert!(Instant::now() < deadline, "the shim's exec never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // podman, with a terminal in the file and --tty beside it.
+    fs::write(
+        &process,
+        serde_json::to_vec(&json!({
+            "terminal": true,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["sh"],
+            "env": ["PATH=/bin", "TERM=xterm"],
+            "cwd": "/tmp",
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let sock = dir.join("conmon-term.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let podman_pid = dir.join("exec_pid");
+    let args = [
+        "exec",
+        "--pid-file",
+        podman_pid.to_str().unwrap(),
+        "--process",
+        process.to_str().unwrap(),
+        "--detach",
+        "--tty",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        &c.id,
+    ];
+    let running = rt.spawn(&args);
+    let master = receive_console(&listener);
+    running.wait(TIMEOUT).assert_ok();
+    let tty_pid: i32 = fs::read_to_string(&podman_pid).unwrap().parse().unwrap();
+    assert!(cgroup_procs(&c).contains(&tty_pid));
+    let mut seen = String::new();
+    nix::unistd::write(&master, b"pwd; echo podman-$((40+2))\n").unwrap();
+    read_until(&master, "podman-42", &mut seen);
+    assert!(seen.contains("/tmp"), "{seen:?}");
+    nix::unistd::write(&master, b"exit\n").unwrap();
+    assert!(wait_pid_gone(tty_pid, TIMEOUT));
+    let mut expected = vec![init, pid];
+    expected.sort();
+    assert_only_in_cgroup(&c, &expected);
+}
