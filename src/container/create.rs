@@ -16,8 +16,8 @@ use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
 use crate::process::channel::{self, Channel, Message};
 use crate::process::init::{InitSetup, StartGate};
-use crate::process::parent;
 use crate::process::tail::ConsoleTarget;
+use crate::process::parent;
 use crate::security::seccomp::Seccomp;
 use crate::spec;
 
