@@ -232,3 +232,4 @@ fn wait_for_start(gate: &StartGate, channel: &Channel) -> Result<()> {
         }
     }
 }
+
