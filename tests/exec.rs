@@ -740,13 +740,13 @@ fn exec_errors_are_one_line_and_leave_nothing_behind() {
         ),
         (
             vec!["--pid-file", pf, "--cwd", "/no/such/dir", "ID", "true"],
-            "/no/such/dir",
+            "--cwd /no/such/dir",
         ),
         (vec!["--cwd", "relative", "ID", "true"], "--cwd"),
         // A magic link could lead out of the container's root: refused.
         (
             vec!["--cwd", "/proc/self/cwd", "ID", "true"],
-            "/proc/self/cwd",
+            "--cwd /proc/self/cwd",
         ),
         (
             vec!["--cwd", "/etc/hostname-file", "ID", "true"],

@@ -22,6 +22,7 @@ use crate::oci_state::ContainerState;
 use crate::process::channel::{self, Channel, Message};
 use crate::process::exec::ExecSetup;
 use crate::process::tail::ConsoleTarget;
+use crate::rootfs::paths;
 use crate::security::seccomp::Seccomp;
 use crate::sys;
 
@@ -115,14 +116,19 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     let spec = store::load_config(&options.root, id)
         .with_context(|| format!("container {id:?}: its saved configuration"))?;
     let init = VerifiedInit::open(&record)?;
-    let names_to_resolve = match &options.process {
-        ProcessSource::Inherit(overrides) => match &overrides.user {
-            Some(text) => UserSpec::parse(text)?.has_names(),
-            None => false,
-        },
+    // The container's root is looked into for --user names, and to name --cwd in the
+    // error when it is no directory there (the process checks it again, authoritatively).
+    let needs_root = match &options.process {
+        ProcessSource::Inherit(overrides) => {
+            overrides.cwd.is_some()
+                || match &overrides.user {
+                    Some(text) => UserSpec::parse(text)?.has_names(),
+                    None => false,
+                }
+        }
         ProcessSource::File { .. } => false,
     };
-    let container_root = match names_to_resolve {
+    let container_root = match needs_root {
         true => Some(init.root()?),
         false => None,
     };
@@ -396,7 +402,7 @@ fn read_process_file(path: &Path) -> Result<String> {
 }
 
 /// The container's `process` with the command line's changes, as runc makes it.
-/// `container_root` is the init's root, for `--user` names.
+/// `container_root` is the init's root, for `--user` names and to check `--cwd`.
 fn inherit(
     spec: &Spec,
     overrides: &Overrides,
@@ -416,6 +422,14 @@ fn inherit(
     if let Some(cwd) = &overrides.cwd {
         if !cwd.is_absolute() {
             bail!("--cwd {} must be an absolute path", cwd.display());
+        }
+        if let Some(root) = container_root {
+            paths::open(root, cwd, libc::O_PATH | libc::O_DIRECTORY).with_context(|| {
+                format!(
+                    "--cwd {}: not a directory inside the container's root",
+                    cwd.display()
+                )
+            })?;
         }
         process.set_cwd(cwd.clone());
     }
