@@ -13,7 +13,7 @@
 //!   the process there, with no migration at all.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -32,14 +32,20 @@ impl Entry {
     /// Opens the entry points of every hierarchy in `hierarchies` (their directories must
     /// exist).
     pub(super) fn open(hierarchies: &[Hierarchy]) -> Result<Entry> {
+        Entry::open_dirs(hierarchies.iter().map(|h| (h.dir.as_path(), h.unified)))
+    }
+
+    /// Opens the entry point of each container directory, given with whether it is the
+    /// cgroup2 one.
+    pub(super) fn open_dirs<'a>(dirs: impl Iterator<Item = (&'a Path, bool)>) -> Result<Entry> {
         let mut entry = Entry::default();
-        for hierarchy in hierarchies {
-            if hierarchy.unified {
-                let dir = std::fs::File::open(&hierarchy.dir)
-                    .with_context(|| format!("opening {}", hierarchy.dir.display()))?;
-                entry.unified = Some(dir.into());
+        for (dir, unified) in dirs {
+            if unified {
+                let file = std::fs::File::open(dir)
+                    .with_context(|| format!("opening {}", dir.display()))?;
+                entry.unified = Some(file.into());
             } else {
-                let tasks = hierarchy.dir.join("tasks");
+                let tasks = dir.join("tasks");
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&tasks)

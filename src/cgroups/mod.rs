@@ -197,6 +197,14 @@ impl Cgroup {
     /// Elsewhere empty, and `enter` moves the process.
     pub fn entry(&self) -> Result<Entry> {
         match self.record.driver {
+            // A cgroup read back from a record knows only its directories; a v1 one has
+            // `tasks`, a cgroup2 one never does.
+            Driver::CgroupfsV1 if self.hierarchies.is_empty() => Entry::open_dirs(
+                self.record
+                    .dirs
+                    .iter()
+                    .map(|dir| (dir.as_path(), !dir.join("tasks").exists())),
+            ),
             Driver::CgroupfsV1 => Entry::open(&self.hierarchies),
             Driver::CgroupfsV2 | Driver::Systemd => Ok(Entry::default()),
         }
@@ -223,6 +231,47 @@ impl Cgroup {
                 self.apply(&resources)
             }
         }
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy the record names, without
+    /// touching its limits: how an `exec` process joins a container that is already set up.
+    pub fn add_process(&self, pid: i32, entry: &Entry) -> Result<()> {
+        if self.record.driver == Driver::CgroupfsV1 && entry.is_complete() {
+            return Ok(());
+        }
+        if self.record.driver == Driver::Systemd {
+            return self
+                .manager()?
+                .add_task(Pid::from_raw(pid))
+                .context("joining the container's cgroup");
+        }
+        for dir in &self.record.dirs {
+            hierarchy::join(dir, pid).context("joining the container's cgroup")?;
+        }
+        Ok(())
+    }
+
+    /// Whether the container is paused: its v1 freezer is FROZEN or FREEZING, or its
+    /// cgroup2 directory has cgroup.freeze set (in whichever hierarchies the record names).
+    pub fn is_frozen(&self) -> Result<bool> {
+        for dir in &self.record.dirs {
+            let read = |file: &str| match std::fs::read_to_string(dir.join(file)) {
+                Ok(text) => Ok(Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("reading {}/{file}", dir.display())),
+            };
+            if let Some(state) = read("freezer.state")? {
+                if matches!(state.trim(), "FROZEN" | "FREEZING") {
+                    return Ok(true);
+                }
+            }
+            if let Some(freeze) = read("cgroup.freeze")? {
+                if freeze.trim() == "1" {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     fn apply(&self, resources: &LinuxResources) -> Result<()> {

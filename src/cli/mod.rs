@@ -2,6 +2,8 @@
 
 mod create;
 mod delete;
+mod exec;
+mod foreground;
 mod kill;
 mod list;
 mod run;
@@ -64,6 +66,7 @@ enum Command {
     State(state::Args),
     List(list::Args),
     Kill(kill::Args),
+    Exec(exec::Args),
     Delete(delete::Args),
 }
 
@@ -106,6 +109,7 @@ pub fn main() -> Result<i32> {
         Command::State(args) => state::run(&global, args).map(|()| 0),
         Command::List(args) => list::run(&global, args).map(|()| 0),
         Command::Kill(args) => kill::run(&global, args).map(|()| 0),
+        Command::Exec(args) => exec::run(&global, args),
         Command::Delete(args) => delete::run(&global, args).map(|()| 0),
     }
 }

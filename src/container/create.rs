@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
+use super::pid_file::write_pid_file;
 use super::state::{self, ProcessRef, Record};
 use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
@@ -279,23 +280,6 @@ fn console_for(
             "process.terminal is set: --console-socket is required unless run in the foreground"
         ),
     }
-}
-
-/// Writes the pid file atomically (temp file + rename), refusing to replace anything but
-/// a regular file: `--pid-file /dev/null` must not turn the host's /dev/null into a file.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    if let Ok(existing) = std::fs::symlink_metadata(path) {
-        if !existing.file_type().is_file() {
-            anyhow::bail!(
-                "--pid-file {} exists and is not a regular file",
-                path.display()
-            );
-        }
-    }
-    let temp = path.with_extension("skiff-tmp");
-    std::fs::write(&temp, pid.to_string())
-        .with_context(|| format!("writing --pid-file {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing --pid-file {}", path.display()))
 }
 
 /// The pty master the init sends for a foreground `run`. An init that fails first reports

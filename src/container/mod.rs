@@ -3,7 +3,10 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
+mod exec_user;
 pub mod kill;
+mod pid_file;
 pub mod start;
 pub mod state;
 pub mod store;

@@ -56,37 +56,59 @@ pub fn ns_flag(kind: LinuxNamespaceType) -> CloneFlags {
 }
 
 /// Clones the init. In the child this never returns: it becomes the container.
-///
-/// Namespaces given by path, except a user namespace, are joined here by the parent,
-/// around the clone: the init is then born inside them (a joined pid namespace contains
-/// it, where a setns in the init would only place its children there), and it joins them
-/// while still privileged in the host's user namespace, before any new user namespace
-/// it is cloned into would deny it a namespace the host owns. The parent returns to its
-/// own namespaces right after the clone; skiff is single-threaded, so nothing else runs
-/// meanwhile.
 pub fn spawn(setup: &InitSetup, flags: CloneFlags) -> Result<Spawned> {
-    let (parent_end, init_end) = channel::pair()?;
-    let joined_by_parent: Vec<_> = setup
-        .joined
+    let into_cgroup = setup.cgroup_entry.clone_into();
+    clone_joined(
+        &setup.joined,
+        "linux.namespaces",
+        flags,
+        into_cgroup,
+        |init_end| init::run(setup, init_end),
+    )
+}
+
+/// Clones a child that runs `child` with its end of a fresh channel; `child` must exec or
+/// exit, never return. The parent gets the child's PID and its own end.
+///
+/// Namespaces given in `joined`, except a user namespace, are joined here by the parent,
+/// around the clone: the child is then born inside them (a joined pid namespace contains
+/// it, where a setns in the child would only place its children there), and it joins them
+/// while still privileged in the host's user namespace, before any user namespace it is
+/// cloned into or joins would deny it a namespace the host owns. A user namespace in
+/// `joined` is the child's to join. The parent returns to its own namespaces right after
+/// the clone; skiff is single-threaded, so nothing else runs meanwhile. `joined_from`
+/// names where the namespaces came from, for an error joining them. `into_cgroup`: a
+/// cgroup2 directory to clone the child straight into.
+pub fn clone_joined(
+    joined: &[(CloneFlags, OwnedFd)],
+    joined_from: &str,
+    flags: CloneFlags,
+    into_cgroup: Option<std::os::fd::RawFd>,
+    child: impl FnOnce(Channel),
+) -> Result<Spawned> {
+    let (parent_end, child_end) = channel::pair()?;
+    let joined_by_parent: Vec<_> = joined
         .iter()
         .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
         .collect();
-    let visit = JoinedNamespaces::enter(&joined_by_parent).context("linux.namespaces")?;
-    let cloned = sys::clone_process(flags.bits() as u64, setup.cgroup_entry.clone_into());
+    let visit = JoinedNamespaces::enter(&joined_by_parent).context(joined_from.to_string())?;
+    let cloned = sys::clone_process(flags.bits() as u64, into_cgroup);
     if let Ok(Forked::Child) = cloned {
-        // The init stays in the joined namespaces: it closes its copies of the parent's
+        // The child stays in the joined namespaces: it closes its copies of the parent's
         // way back, which must not reach the container.
         drop(visit);
     } else {
         visit.leave()?;
     }
-    match cloned.context("cloning the container's init")? {
+    match cloned.context("cloning the container's process")? {
         Forked::Child => {
             drop(parent_end);
-            init::run(setup, init_end)
+            child(child_end);
+            // The child's code execs or exits: it never comes back here.
+            std::process::exit(1)
         }
         Forked::Parent(pid) => {
-            drop(init_end);
+            drop(child_end);
             Ok(Spawned {
                 pid,
                 channel: parent_end,
@@ -118,7 +140,7 @@ pub fn send_bind_sources(
 }
 
 /// The parent's stay in namespaces joined by path: where it came from, to go back.
-struct JoinedNamespaces {
+pub struct JoinedNamespaces {
     /// The parent's own namespace of each kind it joined, in the order joined.
     own: Vec<(CloneFlags, OwnedFd)>,
     /// The working directory, which joining a mount namespace resets to its root.
@@ -126,7 +148,7 @@ struct JoinedNamespaces {
 }
 
 impl JoinedNamespaces {
-    fn enter(joined: &[&(CloneFlags, OwnedFd)]) -> Result<JoinedNamespaces> {
+    pub fn enter(joined: &[&(CloneFlags, OwnedFd)]) -> Result<JoinedNamespaces> {
         // Everything this needs from the parent's own /proc and working directory is
         // opened first: once in a joined mount namespace, /proc is the container's.
         let mut own = Vec::with_capacity(joined.len());
@@ -157,7 +179,7 @@ impl JoinedNamespaces {
     }
 
     /// Back into the parent's own namespaces, in reverse order.
-    fn leave(self) -> Result<()> {
+    pub fn leave(self) -> Result<()> {
         for (kind, own) in self.own.iter().rev() {
             nix::sched::setns(own, *kind).with_context(|| {
                 format!("returning to skiff's own {} namespace", ns_file(*kind))
@@ -171,7 +193,7 @@ impl JoinedNamespaces {
 }
 
 /// The name of a namespace kind under /proc/<pid>/ns.
-fn ns_file(kind: CloneFlags) -> &'static str {
+pub fn ns_file(kind: CloneFlags) -> &'static str {
     match kind {
         CloneFlags::CLONE_NEWUSER => "user",
         CloneFlags::CLONE_NEWNS => "mnt",

@@ -22,12 +22,17 @@ pub fn validate(spec: &Spec) -> Result<()> {
             linux.and_then(|l| l.mount_label().as_deref()),
         ),
     ];
-    // An empty string means "no label", as in runc.
-    if let Some((field, value)) = requested
-        .iter()
-        .find_map(|(field, value)| value.filter(|v| !v.is_empty()).map(|v| (field, v)))
-    {
-        bail!("{field} {value:?} is not supported: skiff applies no AppArmor or SELinux labels");
+    for (field, value) in requested {
+        refuse_label(field, value)?;
+    }
+    Ok(())
+}
+
+/// Refuses a profile or label asked for by `what` (a config field, or a flag such as
+/// `exec --apparmor`). An empty string means "no label", as in runc.
+pub fn refuse_label(what: &str, value: Option<&str>) -> Result<()> {
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        bail!("{what} {value:?} is not supported: skiff applies no AppArmor or SELinux labels");
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub mod cgroups;
-mod lsm;
+pub mod lsm;
 mod mappings;
 mod mounts;
 mod sysctl;
