@@ -133,6 +133,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         ("linux.timeOffsets", linux.time_offsets().is_some()),
         ("process.scheduler", process.scheduler().is_some()),
         ("process.ioPriority", process.io_priority().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
         bail!("{field} is not supported yet");
@@ -195,6 +199,15 @@ mod tests {
         let result = validate(&spec, &bundle);
         std::fs::remove_dir_all(&bundle).unwrap();
         result
+    }
+
+    #[test]
+    fn exec_cpu_affinity_is_refused_by_name() {
+        let err = validate_with(|c| {
+            c["process"]["execCPUAffinity"] = serde_json::json!({"initial": "0"})
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("process.execCPUAffinity"), "{err}");
     }
 
     #[test]
