@@ -194,19 +194,13 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
 }
 
 /// The state as the hook's stdin: a pipe already holding all of it (what runtimes usually
-/// give), or a memfd when it does not fit in a pipe's buffer.
+/// give), or a memfd when it does not fit in a pipe's buffer of at most 1 MiB (the
+/// default fs.pipe-max-size; huge annotations are not worth a huge kernel buffer).
 fn state_input(state: &[u8]) -> Result<OwnedFd> {
-    let (read, write) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the hook's stdin pipe")?;
-    if state.len() > 64 * 1024 {
-        let size = libc::c_int::try_from(state.len()).unwrap_or(libc::c_int::MAX);
-        let _ = fcntl(&write, FcntlArg::F_SETPIPE_SZ(size));
-    }
-    fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("the hook's stdin pipe")?;
-    let mut pipe = std::fs::File::from(write);
-    // We hold the read end, so this never raises SIGPIPE; it only runs out of room.
-    if pipe.write_all(state).is_ok() {
-        return Ok(read);
+    if state.len() <= 1 << 20 {
+        if let Some(pipe) = state_pipe(state) {
+            return Ok(pipe);
+        }
     }
     let memfd =
         nix::sys::memfd::memfd_create("skiff-hook-state", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
@@ -216,6 +210,19 @@ fn state_input(state: &[u8]) -> Result<OwnedFd> {
         .and_then(|()| std::io::Seek::rewind(&mut file))
         .context("writing the state to the hook's stdin")?;
     Ok(file.into())
+}
+
+/// A pipe holding all of `state`, read end returned; `None` if it does not fit.
+fn state_pipe(state: &[u8]) -> Option<OwnedFd> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ok()?;
+    if state.len() > 64 * 1024 {
+        let size = libc::c_int::try_from(state.len()).ok()?;
+        fcntl(&write, FcntlArg::F_SETPIPE_SZ(size)).ok()?;
+    }
+    fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).ok()?;
+    // We hold the read end, so this never raises SIGPIPE; at worst it runs out of room.
+    std::fs::File::from(write).write_all(state).ok()?;
+    Some(read)
 }
 
 /// What a hook left: its exit status (`None` if the deadline came first) and the kept

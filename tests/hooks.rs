@@ -244,8 +244,23 @@ fn bundle_with_every_kind(tag: &str, host: &HostDir, rt: &Runtime) -> Bundle {
     let log = host.log_str();
     let secret = host.secret();
     let state_dir = rt.root.join(&b.name).to_string_lossy().into_owned();
+    let pid_from_state =
+        |kind: &str| format!("pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' {log}/{kind}.json)");
     let extras = [
-        ("createContainer", format!("cat {secret} > {log}/createContainer.secret")),
+        (
+            "prestart",
+            format!(
+                "{}\ncat /proc/$pid/cgroup > {log}/prestart.cgroup",
+                pid_from_state("prestart")
+            ),
+        ),
+        (
+            "createContainer",
+            format!(
+                "cat {secret} > {log}/createContainer.secret
+cat /proc/$me/cgroup > {log}/createContainer.cgroup"
+            ),
+        ),
         (
             "startContainer",
             format!(
@@ -256,8 +271,8 @@ cat /etc/hostname-file > {IN_CONTAINER}/startContainer.rootfs"
         (
             "poststart",
             format!(
-                "pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' {log}/poststart.json)
-readlink /proc/$pid/exe > {log}/poststart.exe"
+                "{}\nreadlink /proc/$pid/exe > {log}/poststart.exe",
+                pid_from_state("poststart")
             ),
         ),
         (
@@ -323,6 +338,19 @@ fn every_kind_runs_once_in_order_in_its_namespaces_with_its_state() {
         !host.log().join("program").exists(),
         "the program ran at create"
     );
+    // The create hooks run with the init (and createContainer's own process, its child)
+    // already in the container's cgroup.
+    for kind in ["prestart", "createContainer"] {
+        let cgroups = host.read(&format!("{kind}.cgroup"));
+        assert!(
+            cgroups
+                .lines()
+                .any(|l| l.ends_with(&format!(":{}", b.cgroup))),
+            "{kind}: not in {}:
+{cgroups}",
+            b.cgroup
+        );
+    }
 
     c.start().assert_ok();
     assert_eq!(
@@ -699,4 +727,183 @@ fn bad_hook_configs_are_refused_naming_the_field_and_leave_nothing() {
         assert_create_left_nothing(&c, &b);
         assert_eq!(host.order(), Vec::<String>::new(), "{message}: a hook ran");
     }
+}
+
+/// Kills the processes found by `needle` on drop: what a test's hook left running on
+/// purpose.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in processes_mentioning(&self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[test]
+fn a_hook_cannot_hang_or_flood_skiff() {
+    let rt = Runtime::new("hooks-hostile");
+    let host = HostDir::new("hooks-hostile");
+    let log = host.log_str();
+    let daemon = format!("sleep {}", 8000 + std::process::id() % 1000);
+    let _cleanup = KillOnDrop(daemon.clone());
+    // Megabytes on both pipes, then a daemon that keeps them open after the hook exits.
+    let mut b = Bundle::new("hooks-hostile");
+    b.set(
+        "/hooks",
+        json!({
+            "prestart": [
+                sh_hook("head -c 20000000 /dev/zero; head -c 20000000 /dev/zero >&2"),
+                sh_hook(&format!("{daemon} & echo daemon-started >> {log}/order")),
+            ],
+            "createContainer": [sh_hook(&format!("{daemon} & echo daemon-started >> {log}/order"))],
+        }),
+    );
+    let began = Instant::now();
+    run_ok(&rt, &b);
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(host.order(), ["daemon-started", "daemon-started"]);
+
+    // A flood on stderr from a failing hook makes a bounded, one-line error.
+    let mut b = Bundle::new("hooks-hostile");
+    b.set(
+        "/hooks",
+        json!({"createRuntime": [sh_hook("yes 'line of output' | head -c 5000000 >&2; exit 9")]}),
+    );
+    let c = rt.container(&b);
+    let out = c.create(&[]);
+    out.assert_error(
+        "hooks.createRuntime[0] /bin/sh: exit status 9: line of output; line of output",
+    );
+    assert!(
+        out.stderr.len() < 2000,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+    assert_create_left_nothing(&c, &b);
+
+    // Paths that cannot be run.
+    for (path, why) in [
+        ("/nonexistent/hook", "No such file or directory"),
+        ("/tmp", "Permission denied"),
+    ] {
+        let mut b = Bundle::new("hooks-hostile");
+        b.set("/hooks", json!({"prestart": [{"path": path}]}));
+        let c = rt.container(&b);
+        c.create(&[])
+            .assert_error(&format!("hooks.prestart[0] {path}: starting it: {why}"));
+        assert_create_left_nothing(&c, &b);
+    }
+}
+
+#[test]
+fn a_start_container_hook_past_its_timeout_fails_start() {
+    let rt = Runtime::new("hooks-starttimeout");
+    let host = HostDir::new("hooks-starttimeout");
+    let mut b = Bundle::new("hooks-starttimeout");
+    host.bind_into(&mut b);
+    b.sh(&format!("echo ran > {IN_CONTAINER}/program"));
+    let sleeper = format!("sleep {}", 9000 + std::process::id() % 1000);
+    let mut hook = json!({"path": "/bin/sh", "args": ["sh", "-c", format!("{sleeper}; :")]});
+    hook["timeout"] = json!(1);
+    b.set("/hooks", json!({"startContainer": [hook]}));
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    let pid = c.state()["pid"].as_i64().unwrap() as i32;
+    let began = Instant::now();
+    c.start()
+        .assert_error("hooks.startContainer[0] /bin/sh: timed out after 1 s");
+    assert!(
+        began.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        began.elapsed()
+    );
+    assert!(
+        wait_pid_gone(pid, Duration::from_secs(5)),
+        "the init lived on"
+    );
+    assert!(!host.log().join("program").exists(), "the program ran");
+    assert_eq!(processes_mentioning(&sleeper), Vec::<i32>::new());
+    c.delete(false).assert_ok();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_huge_state_reaches_every_hook_whole() {
+    let rt = Runtime::new("hooks-huge");
+    let host = HostDir::new("hooks-huge");
+    let mut b = Bundle::new("hooks-huge");
+    host.bind_into(&mut b);
+    // Over a pipe's 1 MiB ceiling: the state comes through a memfd instead.
+    let big = "x".repeat(1_500_000);
+    b.set("/annotations", json!({"org.skiff.big": big}));
+    let log = host.log_str();
+    b.set(
+        "/hooks",
+        json!({
+            "prestart": [sh_hook(&format!("cat > {log}/prestart.json"))],
+            "createContainer": [sh_hook(&format!("cat > {log}/createContainer.json"))],
+            "startContainer": [sh_hook(&format!("cat > {IN_CONTAINER}/startContainer.json"))],
+            "poststop": [sh_hook(&format!("cat > {log}/poststop.json"))],
+        }),
+    );
+    run_ok(&rt, &b);
+    for kind in ["prestart", "createContainer", "startContainer", "poststop"] {
+        let state = host.state(kind);
+        assert_eq!(
+            state["annotations"]["org.skiff.big"].as_str().map(str::len),
+            Some(big.len()),
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn create_hooks_of_a_user_namespace_container_run_on_each_side() {
+    let rt = Runtime::new("hooks-userns");
+    let host = HostDir::new("hooks-userns");
+    let mut b = Bundle::new("hooks-userns");
+    b.userns();
+    b.args(&["sleep", "1000"]);
+    let log = host.log_str();
+    let record = |kind: &str| {
+        sh_hook(&format!(
+            "read -r me rest < /proc/self/stat; readlink /proc/$me/ns/user > {log}/{kind}.userns; id -u > {log}/{kind}.uid"
+        ))
+    };
+    b.set(
+        "/hooks",
+        json!({"createRuntime": [record("createRuntime")], "createContainer": [record("createContainer")]}),
+    );
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    let pid = c.state()["pid"].as_i64().unwrap();
+    let user_ns = |pid: &str| {
+        fs::read_link(format!("/proc/{pid}/ns/user"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert_eq!(host.read("createRuntime.userns").trim(), user_ns("self"));
+    assert_eq!(
+        host.read("createContainer.userns").trim(),
+        user_ns(&pid.to_string())
+    );
+    assert_ne!(user_ns("self"), user_ns(&pid.to_string()));
+    assert_eq!(host.read("createRuntime.uid"), "0\n");
+    assert_eq!(
+        host.read("createContainer.uid"),
+        "0\n",
+        "uid 0 inside its user namespace"
+    );
+    c.delete(true).assert_ok();
+    c.assert_nothing_left();
 }
