@@ -4,20 +4,27 @@
 //! prestart and createRuntime, the init runs createContainer and startContainer, start and
 //! delete run poststart and poststop.
 //!
-//! A hook gets exactly its `args` (args[0] as argv[0]) and `env`, the state on stdin and
-//! pipes for stdout and stderr, which are kept (bounded) for the error message. It inherits
-//! no other descriptor, runs in its own process group, and that group is killed when it
-//! outlives its `timeout`.
+//! A hook is execve'd with exactly its `args` (args[0] as argv[0]) and `env`, in order,
+//! the state on stdin and pipes for stdout and stderr, which are kept (bounded) for the
+//! error message. It inherits no other descriptor and no blocked signal, runs in its own
+//! process group, and that group is killed when it outlives its `timeout`.
+//!
+//! std's Command is not used: it passes the blocked-signal mask on (skiff blocks every
+//! signal while it creates a container), takes the environment as a map (reordered,
+//! repeated names merged), and through glibc's posix_spawn starts the program with glibc's
+//! internal signals ignored. skiff is single-threaded, so a plain fork is safe here.
 
+use std::convert::Infallible;
+use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::oci_state::ContainerState;
@@ -136,28 +143,37 @@ const OUTPUT_KEPT: usize = 16 * 1024;
 const OUTPUT_SHOWN: usize = 1024;
 
 fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
-    let mut command = Command::new(hook.path());
-    if let Some((first, rest)) = hook.args().as_deref().and_then(|a| a.split_first()) {
-        command.arg0(first).args(rest);
-    }
-    command.env_clear();
-    for entry in hook.env().iter().flatten() {
-        // Validation refused entries that are not KEY=VALUE.
-        if let Some((key, value)) = entry.split_once('=') {
-            command.env(key, value);
-        }
-    }
-    command
-        .stdin(Stdio::from(state_input(state)?))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so that a timeout kills what it started too.
-        .process_group(0);
-    // Command passes on every descriptor not marked close-on-exec: the caller's (a
-    // `--preserve-fds` one, whatever a shim left open) must not reach the hook. The
-    // container's program gets its preserved descriptors back right before its exec.
+    // Everything the child needs is made before the fork: it only moves descriptors,
+    // resets its signals and execs.
+    let program = crate::sys::cstring(hook.path()).context("path")?;
+    let args = match hook.args().as_deref() {
+        Some(args) if !args.is_empty() => cstrings(args)?,
+        _ => vec![program.clone()],
+    };
+    let env = cstrings(hook.env().as_deref().unwrap_or_default())?;
+    let stdin = state_input(state)?;
+    let (stdout, stdout_end) = pipe()?;
+    let (stderr, stderr_end) = pipe()?;
+    let (exec_report, exec_report_end) = pipe()?;
+    // Nothing skiff holds (a `--preserve-fds` descriptor, whatever a shim left open) may
+    // reach the hook. The container's program gets its preserved descriptors back right
+    // before its own exec.
     crate::sys::cloexec_from(3).context("marking skiff's descriptors close-on-exec")?;
-    let mut child = command.spawn().context("starting it")?;
+    let pid = match crate::sys::clone_process(0).context("starting it")? {
+        crate::sys::Forked::Child => exec_in_child(
+            &program,
+            &args,
+            &env,
+            [&stdin, &stdout_end, &stderr_end],
+            &exec_report_end,
+        ),
+        crate::sys::Forked::Parent(pid) => Pid::from_raw(pid),
+    };
+    drop((stdin, stdout_end, stderr_end, exec_report_end));
+    if let Some(errno) = exec_failure(&exec_report) {
+        let _ = waitpid(pid, None);
+        return Err(std::io::Error::from_raw_os_error(errno)).context("starting it");
+    }
     let deadline = hook
         .timeout()
         .and_then(|seconds| u64::try_from(seconds).ok())
@@ -167,30 +183,91 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
                 Instant::now().checked_add(Duration::from_secs(seconds)),
             )
         });
-    let outcome = wait(&mut child, deadline.and_then(|(_, at)| at));
-    let (status, stdout, stderr) = match outcome {
-        Ok(done) => done,
+    let (status, stdout, stderr) = match wait(pid, stdout, stderr, deadline.and_then(|d| d.1)) {
+        Ok(outcome) => outcome,
         Err(error) => {
-            kill(&mut child);
+            kill(pid);
             return Err(error);
         }
     };
-    let Some(status) = status else {
-        kill(&mut child);
-        let seconds = deadline.map(|(s, _)| s).unwrap_or_default();
-        return Err(anyhow::anyhow!(
-            "timed out after {seconds} s: killed{}",
+    match status {
+        None => {
+            kill(pid);
+            let seconds = deadline.map(|d| d.0).unwrap_or_default();
+            Err(anyhow::anyhow!(
+                "timed out after {seconds} s: killed{}",
+                shown(&stderr, &stdout)
+            ))
+        }
+        Some(WaitStatus::Exited(_, 0)) => Ok(()),
+        Some(status) => Err(anyhow::anyhow!(
+            "{}{}",
+            describe(status),
             shown(&stderr, &stdout)
-        ));
-    };
-    if status.success() {
-        return Ok(());
+        )),
     }
-    Err(anyhow::anyhow!(
-        "{}{}",
-        describe(status),
-        shown(&stderr, &stdout)
-    ))
+}
+
+/// The forked child: its own process group, no blocked or skiff-ignored signal, the three
+/// descriptors as stdin, stdout and stderr, then the hook's program. If the exec fails,
+/// its errno goes to `report` (close-on-exec, so a successful exec closes it unwritten).
+fn exec_in_child(
+    program: &CString,
+    args: &[CString],
+    env: &[CString],
+    stdio: [&OwnedFd; 3],
+    report: &OwnedFd,
+) -> ! {
+    let error = (|| -> std::io::Result<Infallible> {
+        nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+        crate::sys::reset_signals();
+        // Above 2 first, so that placing one cannot overwrite another that happens to sit
+        // at 0, 1 or 2 (when skiff's caller closed its own).
+        let mut high = Vec::with_capacity(3);
+        for fd in stdio {
+            high.push(crate::sys::adopt_fd(fcntl(
+                fd,
+                FcntlArg::F_DUPFD_CLOEXEC(3),
+            )?));
+        }
+        nix::unistd::dup2_stdin(&high[0])?;
+        nix::unistd::dup2_stdout(&high[1])?;
+        nix::unistd::dup2_stderr(&high[2])?;
+        Err(crate::sys::exec(program, args, env))
+    })();
+    let errno = match error {
+        Ok(never) => match never {},
+        Err(error) => error.raw_os_error().unwrap_or(libc::EINVAL),
+    };
+    let _ = nix::unistd::write(report, &errno.to_ne_bytes());
+    std::process::exit(127)
+}
+
+/// The errno of an exec that failed in the child; `None` once it exec'd (the report
+/// pipe closed unwritten).
+fn exec_failure(report: &OwnedFd) -> Option<i32> {
+    let mut bytes = [0u8; 4];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match nix::unistd::read(report, &mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    (filled == bytes.len()).then(|| i32::from_ne_bytes(bytes))
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe for the hook")
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).with_context(|| format!("{s:?} contains a NUL byte")))
+        .collect()
 }
 
 /// The state as the hook's stdin: a pipe already holding all of it (what runtimes usually
@@ -225,24 +302,29 @@ fn state_pipe(state: &[u8]) -> Option<OwnedFd> {
     Some(read)
 }
 
-/// What a hook left: its exit status (`None` if the deadline came first) and the kept
-/// part of its stdout and stderr.
-type Outcome = (Option<ExitStatus>, Vec<u8>, Vec<u8>);
+/// What a hook left: how it ended (`None` if the deadline came first) and the kept part
+/// of its stdout and stderr.
+type Outcome = (Option<WaitStatus>, Vec<u8>, Vec<u8>);
 
 /// Waits for the hook to exit, reading its output meanwhile. The wait ends when the hook
 /// exits, not when its pipes close: a daemon it started may hold them open for good.
-fn wait(child: &mut Child, deadline: Option<Instant>) -> Result<Outcome> {
-    let mut stdout = Output::new(child.stdout.take().map(OwnedFd::from))?;
-    let mut stderr = Output::new(child.stderr.take().map(OwnedFd::from))?;
+fn wait(pid: Pid, stdout: OwnedFd, stderr: OwnedFd, deadline: Option<Instant>) -> Result<Outcome> {
+    let mut stdout = Output::new(stdout)?;
+    let mut stderr = Output::new(stderr)?;
     // A pidfd turns the exit into a poll event. Where there is none (a seccomp profile
     // may deny pidfd_open to startContainer hooks), the wait polls in short slices.
-    let pidfd = crate::sys::pidfd::open(child.id() as libc::pid_t).ok();
+    let pidfd = crate::sys::pidfd::open(pid.as_raw()).ok();
     let mut slice = Duration::from_millis(1);
     loop {
-        if let Some(status) = child.try_wait().context("waiting for it")? {
-            stdout.read_available();
-            stderr.read_available();
-            return Ok((Some(status), stdout.kept, stderr.kept));
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                stdout.read_available();
+                stderr.read_available();
+                return Ok((Some(status), stdout.kept, stderr.kept));
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).context("waiting for it"),
         }
         let now = Instant::now();
         let mut timeout = deadline.map(|at| at.saturating_duration_since(now));
@@ -277,12 +359,11 @@ fn wait(child: &mut Child, deadline: Option<Instant>) -> Result<Outcome> {
 }
 
 /// SIGKILLs the hook's process group and the hook itself (in case it left the group),
-/// and reaps it.
-fn kill(child: &mut Child) {
-    let pid = nix::unistd::Pid::from_raw(child.id() as libc::pid_t);
+/// and reaps it. It is our unreaped child, so its PID (and group ID) are still its own.
+fn kill(pid: Pid) {
     let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = crate::sys::send_signal(pid.as_raw(), libc::SIGKILL);
+    let _ = waitpid(pid, None);
 }
 
 /// One of the hook's output pipes, read without blocking.
@@ -292,12 +373,10 @@ struct Output {
 }
 
 impl Output {
-    fn new(fd: Option<OwnedFd>) -> Result<Output> {
-        if let Some(fd) = &fd {
-            fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("the hook's output pipe")?;
-        }
+    fn new(fd: OwnedFd) -> Result<Output> {
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("the hook's output pipe")?;
         Ok(Output {
-            fd,
+            fd: Some(fd),
             kept: Vec::new(),
         })
     }
@@ -328,16 +407,11 @@ impl Output {
 }
 
 /// `exit status 3`, `killed by signal SIGTERM`.
-fn describe(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    match status.signal() {
-        Some(signal) => match nix::sys::signal::Signal::try_from(signal) {
-            Ok(name) => format!("killed by signal {}", name.as_str()),
-            Err(_) => format!("killed by signal {signal}"),
-        },
-        None => status.to_string(),
+fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exit status {code}"),
+        WaitStatus::Signaled(_, signal, _) => format!("killed by signal {}", signal.as_str()),
+        other => format!("{other:?}"),
     }
 }
 

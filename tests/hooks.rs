@@ -100,13 +100,14 @@ read -r me rest < /proc/self/stat
 cat /proc/$me/cmdline > {dir}/{name}.cmdline
 cat /proc/$me/environ > {dir}/{name}.environ
 for ns in mnt pid uts net; do readlink /proc/$me/ns/$ns; done > {dir}/{name}.ns
+while read -r key value; do case $key in SigBlk:|SigIgn:) echo $key $value;; esac; done < /proc/self/status > {dir}/{name}.signals
 {extra}
 exec ls -l /proc/self/fd > {dir}/{name}.fds"
     );
     json!({
         "path": "/bin/sh",
         "args": [argv0, "-c", script, "extra1", "extra 2"],
-        "env": [format!("HOOK={name}"), "SPACED=a b", "EMPTY="]
+        "env": [format!("HOOK={name}"), "SPACED=a b", "EMPTY=", "HOOK=again", "NO-EQUALS-SIGN"]
     })
 }
 
@@ -154,6 +155,15 @@ fn descriptors(listing: &str) -> Vec<(u32, String)> {
         .collect()
 }
 
+/// The `SigIgn:` line of a shell this test starts the way it starts skiff.
+fn ignored_signals() -> String {
+    let out = std::process::Command::new("/bin/sh")
+        .args(["-c", "while read -r key value; do case $key in SigIgn:) echo $key $value;; esac; done < /proc/self/status"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// What every recorder must have seen: exactly its args and env, stdin the state, stdout
 /// and stderr pipes (stdout is the record file itself at the time of the listing), and
 /// no descriptor beyond those but the listing's own.
@@ -165,13 +175,41 @@ fn assert_ran_as_configured(host: &HostDir, kind: &str) {
     assert_eq!(args[1], "-c", "{kind}: {args:?}");
     assert_eq!(&args[3..], ["extra1", "extra 2"], "{kind}: {args:?}");
     let environ = host.read(&format!("{kind}.environ"));
-    // Exactly these variables; their order is not kept (a hook is started with a map).
-    let env: BTreeSet<&str> = environ.trim_end_matches('\0').split('\0').collect();
-    let hook_var = format!("HOOK={kind}");
+    // Exactly these strings, in order, repeated name and all: execve's envp.
+    let env: Vec<&str> = environ.trim_end_matches('\0').split('\0').collect();
     assert_eq!(
         env,
-        BTreeSet::from([hook_var.as_str(), "SPACED=a b", "EMPTY="]),
+        [
+            format!("HOOK={kind}").as_str(),
+            "SPACED=a b",
+            "EMPTY=",
+            "HOOK=again",
+            "NO-EQUALS-SIGN"
+        ],
         "{kind}: environment"
+    );
+    // Nothing of skiff's signal set-up (it blocks every signal while it creates): none
+    // blocked, and none ignored but what skiff itself was started with (this test's
+    // std::process::Command starts it with glibc's two internal signals ignored).
+    // Read by the shell itself (a child would see it mid-wait, with all blocked), so
+    // busybox's sh has SIGQUIT ignored, as it always does.
+    let signals = host.read(&format!("{kind}.signals"));
+    let mask = |line: Option<&str>| {
+        let hex = line
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("x");
+        u64::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("{kind}: {signals:?}"))
+    };
+    let mut lines = signals.lines();
+    assert_eq!(mask(lines.next()), 0, "{kind}: blocked signals: {signals}");
+    let mut ignored = mask(lines.next());
+    if kind == "startContainer" {
+        ignored &= !(1 << (libc::SIGQUIT - 1));
+    }
+    assert_eq!(
+        ignored,
+        mask(Some(&ignored_signals())),
+        "{kind}: ignored signals"
     );
     let listing = host.read(&format!("{kind}.fds"));
     let fds = descriptors(&listing);
@@ -708,7 +746,7 @@ fn bad_hook_configs_are_refused_naming_the_field_and_leave_nothing() {
             "hooks.startContainer[0].timeout -1",
         ),
         (
-            json!({"poststop": [{"path": "/bin/true", "env": ["NOVALUE"]}]}),
+            json!({"poststop": [{"path": "/bin/true", "env": ["A=\u{0}"]}]}),
             "hooks.poststop[0].env[0]",
         ),
     ];
