@@ -945,3 +945,30 @@ fn create_hooks_of_a_user_namespace_container_run_on_each_side() {
     c.delete(true).assert_ok();
     c.assert_nothing_left();
 }
+
+#[test]
+fn run_detached_returns_after_poststart() {
+    let rt = Runtime::new("hooks-detach");
+    let host = HostDir::new("hooks-detach");
+    let mut b = Bundle::new("hooks-detach");
+    b.args(&["sleep", "1000"]);
+    let log = host.log_str();
+    b.set(
+        "/hooks",
+        json!({
+            "poststart": [sh_hook(&format!("sleep 0.3; echo poststart >> {log}/order"))],
+            "poststop": [appender("poststop", &log)],
+        }),
+    );
+    let c = rt.container(&b);
+    c.run(&["--detach"]).assert_ok();
+    assert_eq!(
+        host.order(),
+        ["poststart"],
+        "run -d returned before poststart ran"
+    );
+    assert_eq!(c.status(), "running");
+    c.delete(true).assert_ok();
+    assert_eq!(host.order(), ["poststart", "poststop"]);
+    c.assert_nothing_left();
+}
