@@ -33,6 +33,12 @@ pub fn error(message: &str) {
     write("error", message);
 }
 
+/// What went wrong without failing the command (a poststart or poststop hook), at logrus'
+/// `warning` level as runc writes it.
+pub fn warning(message: &str) {
+    write("warning", message);
+}
+
 pub fn debug(message: &str) {
     if CONFIG.get().is_some_and(|c| c.debug) {
         write("debug", message);

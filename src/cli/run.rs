@@ -3,7 +3,6 @@ use anyhow::Result;
 use super::create::CreateArgs;
 use super::Global;
 use crate::container::create::{create, Launch};
-use crate::process::channel::Message;
 
 /// Create and start a container in one step
 #[derive(clap::Args)]
@@ -42,7 +41,7 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     {
         return super::signals::abandon(created, &global.root, &args.id, ending);
     }
-    created.channel.send(&Message::Start)?;
+    crate::container::start::start_now(&created, &global.root, &args.id, args.keep)?;
     if args.detach {
         return Ok(0);
     }

@@ -8,15 +8,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::LinuxNamespaceType;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::pid_file::write_pid_file;
 use super::state::{self, ProcessRef, Record};
 use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
+use crate::hooks;
+use crate::oci_state::ContainerState;
 use crate::process::channel::{self, Channel, Message};
 use crate::process::init::{InitSetup, StartGate};
-use crate::process::parent;
+use crate::process::parent::{self, Spawned};
 use crate::process::tail::ConsoleTarget;
 use crate::security::seccomp::Seccomp;
 use crate::spec;
@@ -73,7 +75,11 @@ impl Drop for Undo {
             };
         }
         if let Some(dir) = self.dir.take() {
-            let _ = dir.remove();
+            // A container that existed is destroyed as `delete` would: poststop follows.
+            let _ = match self.pid {
+                Some(_) => super::delete::remove_dir(dir),
+                None => dir.remove(),
+            };
         }
     }
 }
@@ -195,6 +201,9 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
 
     parent::configure(&spawned, spec, new_user_ns, cgroup, &cgroup_entry)?;
     drop(cgroup_entry);
+    if hooks::has_any(spec.hooks().as_ref(), hooks::RUNTIME_CREATE) {
+        run_runtime_create_hooks(spec, &record, &spawned)?;
+    }
     let terminal_master = match &relay_end {
         Some(socket) => Some(receive_terminal(socket, &spawned.channel)?),
         None => None,
@@ -232,6 +241,26 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         terminal: terminal_master,
         cgroup,
     })
+}
+
+/// prestart, then createRuntime, run here in skiff's own namespaces while the init waits
+/// between its mounts and pivot_root.
+fn run_runtime_create_hooks(spec: &Spec, record: &Record, spawned: &Spawned) -> Result<()> {
+    spawned
+        .channel
+        .expect(Message::ReadyForHooks, "the init to reach its create hooks")
+        .context("container init")?;
+    let state = ContainerState::new(
+        &record.id,
+        "creating",
+        spawned.pid,
+        &record.bundle,
+        &record.annotations,
+    );
+    for kind in hooks::RUNTIME_CREATE {
+        hooks::run(spec.hooks().as_ref(), *kind, &state)?;
+    }
+    spawned.channel.send(&Message::HooksDone)
 }
 
 /// The fifo `start` writes to. The init keeps it open read-write, so its read blocks until

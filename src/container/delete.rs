@@ -10,6 +10,9 @@ use anyhow::{bail, Result};
 use super::state::Status;
 use super::store::{self, ContainerDir};
 use crate::cgroups::Cgroup;
+use crate::hooks::Kind;
+use crate::oci_state::ContainerState;
+use oci_spec::runtime::Hooks;
 
 /// The cgroup driver comes from the record, whatever `--systemd-cgroup` says now.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
@@ -60,12 +63,53 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     }
     match &cgroup {
         Some(cgroup) => remove(dir, cgroup),
-        None => dir.remove(),
+        None => remove_dir(dir),
     }
 }
 
-/// The last step of every delete: the cgroup, then the state directory.
+/// The last step of every delete: the cgroup, then the state directory and the poststop
+/// hooks.
 pub fn remove(dir: ContainerDir, cgroup: &Cgroup) -> Result<()> {
     cgroup.remove()?;
-    dir.remove()
+    remove_dir(dir)
+}
+
+/// Removes the state directory, then runs the poststop hooks the container was created
+/// with (read first: they go with the directory). A failing hook is a warning: the
+/// container is gone either way.
+pub fn remove_dir(dir: ContainerDir) -> Result<()> {
+    let poststop = poststop_of(&dir);
+    dir.remove()?;
+    if let Some((hooks, state)) = poststop {
+        crate::hooks::run_warning_on_failure(hooks.as_ref(), Kind::Poststop, &state);
+    }
+    Ok(())
+}
+
+/// The poststop hooks in the container's saved configuration, and the state they get;
+/// `None` when there are none to run.
+fn poststop_of(dir: &ContainerDir) -> Option<(Option<Hooks>, ContainerState)> {
+    let root = dir.path.parent()?;
+    let id = dir.path.file_name()?.to_str()?;
+    let hooks = match super::start::saved_hooks(root, id) {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            // Nothing can be done about it any more: say so, and delete.
+            crate::hooks::warn(&format!("hooks.poststop not run: {error:#}"));
+            return None;
+        }
+    };
+    if Kind::Poststop.of(hooks.as_ref()).is_empty() {
+        return None;
+    }
+    let record = match store::load(root, id) {
+        Ok(record) => record,
+        Err(error) => {
+            crate::hooks::warn(&format!("hooks.poststop not run: {error:#}"));
+            return None;
+        }
+    };
+    // pid 0: the init is gone, and its PID may already be another process'.
+    let state = ContainerState::new(id, "stopped", 0, &record.bundle, &record.annotations);
+    Some((hooks, state))
 }

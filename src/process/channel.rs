@@ -16,6 +16,13 @@ pub enum Message {
     Go { host_pid: i32 },
     /// Parent → init: the init is in its cgroup, with the limits applied.
     CgroupJoined,
+    /// Init → parent (only when the config has prestart or createRuntime hooks): the
+    /// mounts are made and the init is in its cgroup; it waits, before pivot_root, for the
+    /// parent to run those hooks in the runtime's namespaces.
+    ReadyForHooks,
+    /// Parent → init: the prestart and createRuntime hooks succeeded; the init runs its
+    /// createContainer hooks and goes on to pivot_root.
+    HooksDone,
     /// Init → parent: everything is set up; the init now waits to be started.
     Ready,
     /// Parent → init: the container's state is saved as complete, so the init may now

@@ -17,6 +17,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Message};
 use super::tail::{self, ConsoleTarget, ProcessSetup};
+use crate::hooks;
 use crate::oci_state::ContainerState;
 use crate::rootfs::{self, paths, RootfsPlan};
 use crate::security::seccomp::Seccomp;
@@ -66,9 +67,13 @@ pub fn run(setup: &InitSetup, channel: Channel) -> ! {
         Err(error) => error,
     };
     let message = format!("{error:#}");
+    // A `start` waiting for the program to exec reads the failure from exec.fifo.
+    if let StartGate::Fifo(fifo) = &setup.gate {
+        report_through_fifo(fifo, &message);
+    }
     if channel.send(&Message::Failed(message.clone())).is_err() {
         // The parent is gone (the failure came after `create` returned): stderr is all
-        // that is left to tell anyone.
+        // that is left to tell anyone else.
         eprintln!("skiff init: {message}");
     }
     std::process::exit(1)
@@ -138,7 +143,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         Some(socket) => rootfs::bind_sources::receive(spec, socket)?,
         None => Default::default(),
     };
-    rootfs::enter(&RootfsPlan {
+    let plan = RootfsPlan {
         spec,
         rootfs: &setup.bundle.rootfs,
         bundle: &setup.bundle.dir,
@@ -148,7 +153,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         in_user_ns,
         no_pivot: setup.no_pivot,
         bind_sources: &bind_sources,
-    })?;
+    };
+    rootfs::enter(&plan, &mut || run_create_hooks(setup, channel, host_pid))?;
     // Before rootfs::finish may make the root read-only (runc's own template sets
     // root.readonly).
     create_missing_cwd(process.cwd())?;
@@ -170,14 +176,52 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         seccomp: setup.seccomp,
         state: &state,
     };
-    tail::exec_process(&last_steps, &mut || wait_to_be_started(setup, channel))
+    tail::exec_process(&last_steps, &mut || {
+        wait_to_be_started(setup, channel)?;
+        hooks::run(spec.hooks().as_ref(), hooks::Kind::StartContainer, &state)
+    })
+}
+
+/// Between the mounts and pivot_root, when the config has hooks for that moment: the
+/// parent runs prestart and createRuntime in the runtime's namespaces, then the init runs
+/// createContainer in the container's (still seeing the host's root, where their paths
+/// resolve). All of them with the init in its cgroup.
+fn run_create_hooks(setup: &InitSetup, channel: &Channel, host_pid: i32) -> Result<()> {
+    let spec = &setup.bundle.spec;
+    if !hooks::has_any(spec.hooks().as_ref(), hooks::BEFORE_PIVOT) {
+        return Ok(());
+    }
+    if !setup.new_cgroup_ns {
+        channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
+    }
+    if hooks::has_any(spec.hooks().as_ref(), hooks::RUNTIME_CREATE) {
+        channel.send(&Message::ReadyForHooks)?;
+        if channel
+            .expect(Message::HooksDone, "the parent to run the create hooks")
+            .is_err()
+        {
+            // A hook failed, and the parent (which says so) is removing the container.
+            std::process::exit(1);
+        }
+    }
+    let state = ContainerState::new(
+        setup.id,
+        "creating",
+        host_pid,
+        &setup.bundle.dir,
+        &spec.annotations().clone().unwrap_or_default(),
+    );
+    hooks::run(spec.hooks().as_ref(), hooks::Kind::CreateContainer, &state)
 }
 
 /// The init's own part of the last steps, once it has its final identity: report ready,
 /// outlive the parent once recorded, and wait for `start`.
 fn wait_to_be_started(setup: &InitSetup, channel: &Channel) -> Result<()> {
-    // Nothing of the container may run outside its cgroup's limits.
-    if !setup.new_cgroup_ns {
+    // Nothing of the container may run outside its cgroup's limits (the create hooks
+    // waited for it already).
+    if !setup.new_cgroup_ns
+        && !hooks::has_any(setup.bundle.spec.hooks().as_ref(), hooks::BEFORE_PIVOT)
+    {
         channel.expect(Message::CgroupJoined, "the init to join its cgroup")?;
     }
     // Set up. Once the parent has recorded that, the init outlives it and waits to be
@@ -194,6 +238,19 @@ fn wait_to_be_started(setup: &InitSetup, channel: &Channel) -> Result<()> {
     nix::sys::prctl::set_pdeathsig(None).context("clearing the parent-death signal")?;
     channel.send(&Message::Detached)?;
     wait_for_start(&setup.gate, channel)
+}
+
+/// Leaves the failure in exec.fifo, where a `start` waiting for the program to exec
+/// (because of startContainer or poststart hooks) reads it once the init is gone. Never
+/// blocks: with no one to read it (a failure during `create`), it is lost with the fifo.
+fn report_through_fifo(fifo: &OwnedFd, message: &str) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    if fcntl(fifo, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_err() {
+        return;
+    }
+    // One write of at most PIPE_BUF bytes is never interleaved or cut.
+    let bytes = message.as_bytes();
+    let _ = nix::unistd::write(fifo, &bytes[..bytes.len().min(libc::PIPE_BUF)]);
 }
 
 fn set_domainname(name: &str) -> Result<()> {

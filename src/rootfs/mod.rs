@@ -52,8 +52,9 @@ pub struct RootfsPlan<'a> {
 }
 
 /// Everything up to and including the switch into the new root. On return the process'
-/// root and working directory are the container's.
-pub fn enter(plan: &RootfsPlan) -> Result<()> {
+/// root and working directory are the container's. `before_pivot` runs once every mount
+/// is made, while the process still sees the host's root (the create hooks' moment).
+pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     // Nothing mounted from here on may propagate back to the host.
     mount(
         None::<&str>,
@@ -121,6 +122,7 @@ pub fn enter(plan: &RootfsPlan) -> Result<()> {
             .context("making /dev read-only")?;
     }
 
+    before_pivot()?;
     nix::unistd::fchdir(&root).context("entering the rootfs")?;
     if plan.no_pivot {
         no_pivot::hide_host_kernel_filesystems(plan.rootfs)?;

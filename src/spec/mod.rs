@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 pub mod cgroups;
+mod hooks;
 pub mod lsm;
 mod mappings;
 mod mounts;
@@ -123,10 +124,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     mappings::validate(linux)?;
     lsm::validate(spec)?;
     mounts::validate(spec)?;
+    hooks::validate(spec)?;
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [
-        ("hooks", spec.hooks().is_some()),
         ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
