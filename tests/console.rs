@@ -7,61 +7,13 @@
 mod common;
 
 use common::*;
-use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use serde_json::json;
 use std::fs::File;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Accepts one connection on `listener` within `timeout`.
-fn accept_deadline(listener: &UnixListener, timeout: Duration) -> UnixStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    loop {
-        match listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the runtime never connected to the console socket"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
-/// Receives exactly one fd via SCM_RIGHTS.
-fn recv_fd(stream: &UnixStream) -> OwnedFd {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let msg = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let mut fds = Vec::new();
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(v) = c {
-            fds.extend(v);
-        }
-    }
-    assert_eq!(fds.len(), 1, "expected exactly one fd, got {fds:?}");
-    unsafe { OwnedFd::from_raw_fd(fds[0]) }
-}
 
 /// Reads the pty master in a thread; chunks arrive on the channel.
 fn reader(master: &OwnedFd) -> mpsc::Receiver<Vec<u8>> {
@@ -113,8 +65,7 @@ fn with_console_socket(rt: &Runtime, b: &Bundle, id: &str, command: &[&str]) -> 
         id,
     ]);
     let running = rt.spawn(&args);
-    let stream = accept_deadline(&listener, TIMEOUT);
-    let master = recv_fd(&stream);
+    let master = receive_console(&listener);
     (master, running.wait(TIMEOUT))
 }
 

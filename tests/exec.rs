@@ -7,8 +7,8 @@ use common::*;
 use serde_json::json;
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -428,64 +428,6 @@ fn detach_returns_at_once_and_writes_the_pid_file() {
         v.sort();
         v
     });
-}
-
-/// Accepts one connection and receives the pty master it carries.
-fn receive_console(listener: &UnixListener) -> OwnedFd {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    let stream: UnixStream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "no connection on the console socket"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg");
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no descriptor on the console socket");
-    unsafe { OwnedFd::from_raw_fd(fd) }
-}
-
-/// Reads from `master` until `needle` has been seen, or panics after the deadline.
-fn read_until(master: &OwnedFd, needle: &str, seen: &mut String) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut buffer = [0u8; 4096];
-    while !seen.contains(needle) {
-        assert!(Instant::now() < deadline, "no {needle:?} in {seen:?}");
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) == 0 {
-            continue;
-        }
-        match nix::unistd::read(master, &mut buffer) {
-            Ok(0) | Err(_) => panic!("the terminal closed before {needle:?}: {seen:?}"),
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
-        }
-    }
 }
 
 #[test]

@@ -178,9 +178,9 @@ fn lsm_labels_are_refused_by_name() {
 /// wrote to it until it closed (bounded by TIMEOUT).
 fn console_output(rt: &Runtime, b: &Bundle) -> String {
     use std::io::Read;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
     use std::os::unix::net::UnixListener;
-    use std::time::Instant;
+
     let socket = rt.scratch().join("console.sock");
     let _ = fs::remove_file(&socket);
     let listener = UnixListener::bind(&socket).unwrap();
@@ -195,42 +195,7 @@ fn console_output(rt: &Runtime, b: &Bundle) -> String {
         socket.to_str().unwrap(),
         &c.id,
     ]);
-    let deadline = Instant::now() + TIMEOUT;
-    let stream = loop {
-        match listener.accept() {
-            Ok((stream, _)) => break stream,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(
-                    Instant::now() < deadline,
-                    "no connection on the console socket"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    stream.set_nonblocking(false).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .expect("recvmsg on the console socket");
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("no descriptor on the console socket");
-    // SAFETY: the kernel just installed this descriptor for us.
-    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let master = receive_console(&listener);
     running.wait(TIMEOUT).assert_ok();
     let (tx, rx) = std::sync::mpsc::channel();
     let mut file = fs::File::from(master);

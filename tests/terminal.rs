@@ -5,28 +5,10 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Reads from `master` until `needle` has been seen, or panics after the deadline.
-fn read_until(master: &OwnedFd, needle: &str, seen: &mut String) {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut buffer = [0u8; 4096];
-    while !seen.contains(needle) {
-        assert!(Instant::now() < deadline, "no {needle:?} in {seen:?}");
-        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) == 0 {
-            continue;
-        }
-        match nix::unistd::read(master, &mut buffer) {
-            Ok(0) | Err(_) => panic!("the terminal closed before {needle:?}: {seen:?}"),
-            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
-        }
-    }
-}
 
 #[test]
 fn foreground_run_relays_the_terminal() {

@@ -1241,3 +1241,89 @@ impl Drop for HostTmpfs {
         let _ = nix::mount::umount2(&self.path, nix::mount::MntFlags::MNT_DETACH);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Terminals: console-socket receivers and pty readers
+// ---------------------------------------------------------------------------
+
+/// Accepts one connection on `listener` within `timeout`.
+pub fn accept_console_connection(
+    listener: &std::os::unix::net::UnixListener,
+    timeout: std::time::Duration,
+) -> std::os::unix::net::UnixStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the runtime never connected to the console socket"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Receives exactly one fd via SCM_RIGHTS.
+pub fn receive_one_fd(stream: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .expect("recvmsg on the console socket");
+    let mut fds = Vec::new();
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let nix::sys::socket::ControlMessageOwned::ScmRights(v) = c {
+            fds.extend(v);
+        }
+    }
+    assert_eq!(fds.len(), 1, "expected exactly one fd, got {fds:?}");
+    // SAFETY (test): the kernel just installed this descriptor for us.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fds[0]) }
+}
+
+/// Accepts the runtime's connection on a console socket and receives the pty master it
+/// sends.
+pub fn receive_console(listener: &std::os::unix::net::UnixListener) -> std::os::fd::OwnedFd {
+    let stream = accept_console_connection(listener, TIMEOUT);
+    receive_one_fd(&stream)
+}
+
+/// Reads from `master` until `needle` has been seen, or panics after the deadline.
+pub fn read_until(master: &std::os::fd::OwnedFd, needle: &str, seen: &mut String) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let mut buffer = [0u8; 4096];
+    while !seen.contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in {seen:?}"
+        );
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(master),
+            PollFlags::POLLIN,
+        )];
+        if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match nix::unistd::read(master, &mut buffer) {
+            Ok(0) | Err(_) => panic!("the terminal closed before {needle:?}: {seen:?}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+        }
+    }
+}
