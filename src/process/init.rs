@@ -232,4 +232,3 @@ fn wait_for_start(gate: &StartGate, channel: &Channel) -> Result<()> {
         }
     }
 }
-

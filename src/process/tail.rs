@@ -64,7 +64,8 @@ pub fn exec_process(
     // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which the capability
     // step may drop: then it goes first, and the remaining steps run under it (as in runc).
     if let Some(seccomp) = setup.seccomp.filter(|_| !no_new_privileges) {
-        seccomp.install(setup.state)?;
+        // Before the init reports ready: its listener is told the container is "creating".
+        seccomp.install(&Seccomp::state_before_ready(setup.state))?;
     }
     let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     capabilities.drop_bounding()?;

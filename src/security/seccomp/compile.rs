@@ -1,0 +1,596 @@
+//! The translation of a runtime-spec profile into one classic-BPF program for this kernel's
+//! three x86 ABIs, with the field named in every refusal.
+//!
+//! seccompiler compiles the argument comparisons (`SeccompRule` -> BPF, the 64-bit split of
+//! every operator), which is the subtle part. It cannot build the whole program: its
+//! `SeccompFilter` has one match action for all rules (a profile has one per rule), knows no
+//! SECCOMP_RET_USER_NOTIF, and checks a single architecture (x86_64, aarch64 or riscv64),
+//! killing everything else, so i386 and x32 could not be given rules of their own. So this
+//! module lays out the program itself and splices seccompiler's rule code into it:
+//!
+//! ```text
+//! ld arch
+//! jeq AUDIT_ARCH_X86_64 -> x86_64 section      (x32 shares this audit value)
+//! jeq AUDIT_ARCH_I386   -> i386 section         (only when SCMP_ARCH_X86 is listed)
+//! ret KILL_PROCESS                              (any other architecture)
+//! x86_64: ld nr; nr >= 0x40000000 -> x32 section, or KILL_PROCESS when x32 is not listed
+//!         runs of unconditional syscalls sharing one `ret`, then one block per syscall
+//!         with argument rules, then `ret defaultAction`
+//! i386, x32: the same, with their own numbers
+//! ```
+//!
+//! An architecture that is not listed runs nothing: libseccomp's bad-arch action is
+//! SCMP_ACT_KILL (the thread); skiff kills the whole process instead, as seccompiler
+//! does, so no half-killed process is left. The native x86_64 is always included (as with
+//! libseccomp, whose filters start with the native architecture).
+//!
+//! What a syscall does when several rules name it: the most restrictive rule whose
+//! conditions all hold decides, in the kernel's order of precedence (KILL_PROCESS,
+//! KILL_THREAD, TRAP, ERRNO, NOTIFY, TRACE, LOG, ALLOW; equal ones in profile order); when
+//! none holds, the default action. The conditions of one rule are ANDed, even on the same
+//! argument (runc ORs conditions that repeat an argument index).
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use oci_spec::runtime::{
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator,
+};
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompRule,
+};
+
+use super::syscalls::{NONE, SYSCALLS};
+
+// Classic BPF opcodes (linux/bpf_common.h); seccompiler keeps its own private.
+const LD_W_ABS: u16 = 0x20;
+const JA: u16 = 0x05;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const RET_K: u16 = 0x06;
+// struct seccomp_data
+const NR_OFFSET: u32 = 0;
+const ARCH_OFFSET: u32 = 4;
+// linux/audit.h
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// An x32 syscall is an x86_64 one (same audit value) with this bit in its number.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// The kernel's limit on one filter (BPF_MAXINSNS).
+const MAX_INSTRUCTIONS: usize = 4096;
+/// The largest errno the kernel returns as such (MAX_ERRNO); larger ones it clamps.
+const MAX_ERRNO: u32 = 4095;
+
+const RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+/// seccompiler has no notify action: its value from linux/seccomp.h.
+pub const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
+
+/// The ABIs an x86_64 kernel runs, each with its own syscall numbers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Abi {
+    X86_64,
+    I386,
+    X32,
+}
+
+impl Abi {
+    pub const ALL: [Abi; 3] = [Abi::X86_64, Abi::I386, Abi::X32];
+
+    fn name(self) -> &'static str {
+        match self {
+            Abi::X86_64 => "SCMP_ARCH_X86_64",
+            Abi::I386 => "SCMP_ARCH_X86",
+            Abi::X32 => "SCMP_ARCH_X32",
+        }
+    }
+
+    /// The syscall's number in this ABI (x32's with its bit), from the generated table.
+    fn number(self, entry: &(&str, u32, u32, u32)) -> Option<u32> {
+        let nr = match self {
+            Abi::X86_64 => entry.1,
+            Abi::I386 => entry.2,
+            Abi::X32 => entry.3,
+        };
+        (nr != NONE).then_some(nr)
+    }
+
+    /// i386 passes 32-bit arguments: comparing only their low halves is what the kernel
+    /// uses, so no bits above them (which a 64-bit process doing `int 0x80` controls) can
+    /// make a rule miss. x32 and x86_64 pass 64-bit registers.
+    fn is_32_bit(self) -> bool {
+        self == Abi::I386
+    }
+}
+
+/// A syscall's numbers in (x86_64, i386, x32), or None for a name none of them has.
+pub fn lookup(name: &str) -> Option<[Option<u32>; 3]> {
+    let index = SYSCALLS.binary_search_by(|e| e.0.cmp(name)).ok()?;
+    let entry = &SYSCALLS[index];
+    Some(Abi::ALL.map(|abi| abi.number(entry)))
+}
+
+/// The compiled profile and what installing it needs.
+#[derive(Debug)]
+pub struct Compiled {
+    pub program: Vec<sock_filter>,
+    /// SECCOMP_FILTER_FLAG_* bits from `flags`, each with its field, for the kernel probe.
+    pub flags: Vec<(u32, String)>,
+    /// Every distinct action kind (SECCOMP_RET_ACTION_FULL) with the first field using it.
+    pub actions: Vec<(u32, String)>,
+    /// Whether a rule returns SECCOMP_RET_USER_NOTIF.
+    pub notify: bool,
+}
+
+/// How one rule's conditions compile for one argument width.
+#[derive(Clone)]
+enum Conditions {
+    /// Some condition can never hold: the rule never applies.
+    Never,
+    /// No condition (left): the rule applies to every call.
+    Always,
+    /// The rule's BPF from seccompiler, without its final `ret`.
+    Code(BpfProgram),
+}
+
+struct Rule {
+    action: u32,
+    wide: Conditions,
+    narrow: Conditions,
+}
+
+impl Rule {
+    fn conditions(&self, abi: Abi) -> &Conditions {
+        if abi.is_32_bit() {
+            &self.narrow
+        } else {
+            &self.wide
+        }
+    }
+}
+
+pub fn compile(config: &LinuxSeccomp) -> Result<Compiled> {
+    let mut actions: Vec<(u32, String)> = Vec::new();
+    let mut note_action = |value: u32, field: &str| {
+        let kind = value & libc::SECCOMP_RET_ACTION_FULL;
+        if !actions.iter().any(|(k, _)| *k == kind) {
+            actions.push((kind, field.to_string()));
+        }
+    };
+    let default = action_value(
+        config.default_action(),
+        config.default_errno_ret(),
+        "linux.seccomp.defaultErrnoRet",
+    )?;
+    if default == RET_USER_NOTIF {
+        // The notify descriptor itself is handed over with sendmsg after the filter is in
+        // place: that call would wait for a listener that does not have the descriptor yet.
+        bail!("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action");
+    }
+    note_action(default, "linux.seccomp.defaultAction");
+
+    let mut abis = vec![Abi::X86_64];
+    for (index, arch) in config.architectures().iter().flatten().enumerate() {
+        let abi = match arch {
+            Arch::ScmpArchNative | Arch::ScmpArchX86_64 => Abi::X86_64,
+            Arch::ScmpArchX86 => Abi::I386,
+            Arch::ScmpArchX32 => Abi::X32,
+            // Profiles list every architecture they were written for (podman's and
+            // docker's name a dozen); an x86_64 kernel runs none of these.
+            other => {
+                crate::logging::debug(&format!(
+                    "linux.seccomp.architectures[{index}]: {other} cannot run on this x86_64 kernel: no rules needed"
+                ));
+                continue;
+            }
+        };
+        if !abis.contains(&abi) {
+            abis.push(abi);
+        }
+    }
+
+    let mut rules = Vec::new();
+    // Per ABI: syscall number -> indexes into `rules`, in profile order.
+    let mut by_abi: [BTreeMap<u32, Vec<usize>>; 3] = Default::default();
+    let mut notify = false;
+    for (index, syscall) in config.syscalls().iter().flatten().enumerate() {
+        let field = format!("linux.seccomp.syscalls[{index}]");
+        let action = action_value(
+            syscall.action(),
+            syscall.errno_ret(),
+            &format!("{field}.errnoRet"),
+        )?;
+        note_action(action, &format!("{field}.action"));
+        if syscall.names().is_empty() {
+            bail!("{field}.names is empty: a rule names at least one syscall");
+        }
+        let args = syscall.args().as_deref().unwrap_or_default();
+        let rule = Rule {
+            action,
+            wide: conditions(args, false, &field)?,
+            narrow: conditions(args, true, &field)?,
+        };
+        let rule_index = rules.len();
+        rules.push(rule);
+        if action == RET_USER_NOTIF {
+            notify = true;
+        }
+        for (name_index, name) in syscall.names().iter().enumerate() {
+            if action == RET_USER_NOTIF && name == "sendmsg" {
+                bail!("{field}.names[{name_index}]: SCMP_ACT_NOTIFY cannot apply to sendmsg, which hands the notify descriptor to the listener");
+            }
+            let Some(numbers) = lookup(name) else {
+                crate::logging::debug(&format!(
+                    "{field}.names[{name_index}]: no x86 architecture has a syscall {name:?}: skipped"
+                ));
+                continue;
+            };
+            for (slot, abi) in Abi::ALL.iter().enumerate() {
+                if !abis.contains(abi) {
+                    continue;
+                }
+                match numbers[slot] {
+                    Some(nr) => by_abi[slot].entry(nr).or_default().push(rule_index),
+                    None => crate::logging::debug(&format!(
+                        "{field}.names[{name_index}]: {} has no syscall {name:?}: skipped there",
+                        abi.name()
+                    )),
+                }
+            }
+        }
+    }
+
+    let sections: Vec<(Abi, Vec<sock_filter>)> = Abi::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, abi)| abis.contains(abi))
+        .map(|(slot, abi)| (*abi, section(*abi, &by_abi[slot], &rules, default)))
+        .collect();
+    let program = assemble(sections)?;
+    Ok(Compiled {
+        program,
+        flags: filter_flags(config.flags().as_deref().unwrap_or_default(), notify)?,
+        actions,
+        notify,
+    })
+}
+
+/// The kernel's return value for an action, refusing an errnoRet the action cannot carry.
+fn action_value(
+    action: LinuxSeccompAction,
+    errno_ret: Option<u32>,
+    errno_field: &str,
+) -> Result<u32> {
+    use LinuxSeccompAction::*;
+    let no_errno = |name: &str| -> Result<()> {
+        if let Some(value) = errno_ret {
+            bail!("{errno_field} {value}: {name} returns no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take one)");
+        }
+        Ok(())
+    };
+    let action = match action {
+        ScmpActAllow => {
+            no_errno("SCMP_ACT_ALLOW")?;
+            SeccompAction::Allow
+        }
+        ScmpActErrno => {
+            // The runtime spec's default when errnoRet is absent.
+            let errno = errno_ret.unwrap_or(libc::EPERM as u32);
+            if errno > MAX_ERRNO {
+                bail!("{errno_field} {errno}: an errno is at most {MAX_ERRNO}");
+            }
+            SeccompAction::Errno(errno)
+        }
+        // SCMP_ACT_KILL is the old name of SCMP_ACT_KILL_THREAD.
+        ScmpActKill | ScmpActKillThread => {
+            no_errno("SCMP_ACT_KILL_THREAD")?;
+            SeccompAction::KillThread
+        }
+        ScmpActKillProcess => {
+            no_errno("SCMP_ACT_KILL_PROCESS")?;
+            SeccompAction::KillProcess
+        }
+        ScmpActTrap => {
+            no_errno("SCMP_ACT_TRAP")?;
+            SeccompAction::Trap
+        }
+        ScmpActTrace => {
+            // errnoRet is the value the tracer reads with PTRACE_GETEVENTMSG.
+            let value = errno_ret.unwrap_or(libc::EPERM as u32);
+            if value > libc::SECCOMP_RET_DATA {
+                bail!("{errno_field} {value}: a trace value is at most 65535");
+            }
+            SeccompAction::Trace(value)
+        }
+        ScmpActLog => {
+            no_errno("SCMP_ACT_LOG")?;
+            SeccompAction::Log
+        }
+        ScmpActNotify => {
+            no_errno("SCMP_ACT_NOTIFY")?;
+            return Ok(RET_USER_NOTIF);
+        }
+    };
+    Ok(u32::from(action))
+}
+
+/// The kernel's precedence of an action when several apply (linux/seccomp.h).
+fn precedence(action: u32) -> u8 {
+    match action & libc::SECCOMP_RET_ACTION_FULL {
+        libc::SECCOMP_RET_KILL_PROCESS => 7,
+        libc::SECCOMP_RET_KILL_THREAD => 6,
+        libc::SECCOMP_RET_TRAP => 5,
+        libc::SECCOMP_RET_ERRNO => 4,
+        libc::SECCOMP_RET_USER_NOTIF => 3,
+        libc::SECCOMP_RET_TRACE => 2,
+        libc::SECCOMP_RET_LOG => 1,
+        _ => 0,
+    }
+}
+
+/// One rule's `args`, ANDed, compiled for 64-bit or (i386) 32-bit arguments.
+fn conditions(args: &[LinuxSeccompArg], narrow: bool, field: &str) -> Result<Conditions> {
+    let mut kept = Vec::new();
+    for (index, arg) in args.iter().enumerate() {
+        let field = format!("{field}.args[{index}]");
+        match condition(arg, narrow, &field)? {
+            Some(Some(condition)) => kept.push(condition),
+            // Always holds: nothing to test.
+            Some(None) => {}
+            None => return Ok(Conditions::Never),
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Conditions::Always);
+    }
+    // Cannot fail: `kept` is not empty and every index was checked.
+    let rule = SeccompRule::new(kept).map_err(|e| anyhow::anyhow!("{field}.args: {e}"))?;
+    Ok(Conditions::Code(rule.into()))
+}
+
+/// One comparison: `None` if it can never hold, `Some(None)` if it always holds.
+fn condition(
+    arg: &LinuxSeccompArg,
+    narrow: bool,
+    field: &str,
+) -> Result<Option<Option<SeccompCondition>>> {
+    use LinuxSeccompOperator::*;
+    let index = arg.index();
+    if index > 5 {
+        bail!("{field}.index {index}: a syscall has arguments 0 to 5");
+    }
+    let value = arg.value();
+    let two = arg.value_two().unwrap_or(0);
+    if arg.op() != ScmpCmpMaskedEq && two != 0 {
+        bail!(
+            "{field}.valueTwo {two}: only SCMP_CMP_MASKED_EQ uses a second value ({} given)",
+            arg.op()
+        );
+    }
+    // libseccomp compares (arg & value) == valueTwo: bits of valueTwo outside the mask can
+    // never match (seccompiler would mask them away and match).
+    if arg.op() == ScmpCmpMaskedEq && two & !value != 0 {
+        return Ok(None);
+    }
+    let (len, op, operand) = if narrow {
+        // A 32-bit argument against a 64-bit value: decide the comparisons the upper half
+        // settles, compare the rest on 32 bits.
+        let max = u64::from(u32::MAX);
+        let settled = match arg.op() {
+            ScmpCmpEq | ScmpCmpGe if value > max => Some(false),
+            ScmpCmpGt if value >= max => Some(false),
+            ScmpCmpNe | ScmpCmpLt if value > max => Some(true),
+            ScmpCmpLe if value >= max => Some(true),
+            ScmpCmpMaskedEq if two > max => Some(false),
+            _ => None,
+        };
+        match settled {
+            Some(true) => return Ok(Some(None)),
+            Some(false) => return Ok(None),
+            None => {}
+        }
+        let op = match arg.op() {
+            ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(value & max),
+            other => wide_op(other, value),
+        };
+        let operand = if arg.op() == ScmpCmpMaskedEq {
+            two
+        } else {
+            value
+        };
+        (SeccompCmpArgLen::Dword, op, operand)
+    } else {
+        let operand = if arg.op() == ScmpCmpMaskedEq {
+            two
+        } else {
+            value
+        };
+        (SeccompCmpArgLen::Qword, wide_op(arg.op(), value), operand)
+    };
+    let condition = SeccompCondition::new(index as u8, len, op, operand)
+        .map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
+    Ok(Some(Some(condition)))
+}
+
+fn wide_op(op: LinuxSeccompOperator, value: u64) -> SeccompCmpOp {
+    use LinuxSeccompOperator::*;
+    match op {
+        ScmpCmpNe => SeccompCmpOp::Ne,
+        ScmpCmpLt => SeccompCmpOp::Lt,
+        ScmpCmpLe => SeccompCmpOp::Le,
+        ScmpCmpEq => SeccompCmpOp::Eq,
+        ScmpCmpGe => SeccompCmpOp::Ge,
+        ScmpCmpGt => SeccompCmpOp::Gt,
+        // (arg & value) == valueTwo: seccompiler takes the mask in the operator.
+        ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(value),
+    }
+}
+
+/// The `flags` as SECCOMP_FILTER_FLAG_* bits, each with its field.
+fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<Vec<(u32, String)>> {
+    use LinuxSeccompFilterFlag::*;
+    let mut bits = Vec::new();
+    for (index, flag) in flags.iter().enumerate() {
+        let field = format!("linux.seccomp.flags[{index}]");
+        let bit = match flag {
+            SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            SeccompFilterFlagWaitKillableRecv => {
+                if !notify {
+                    bail!("{field}: {flag} applies to SCMP_ACT_NOTIFY, which no rule uses");
+                }
+                libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+        } as u32;
+        bits.push((bit, format!("{field} {flag}")));
+    }
+    Ok(bits)
+}
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+fn ret(action: u32) -> sock_filter {
+    stmt(RET_K, action)
+}
+
+/// One ABI's code, entered with anything in the accumulator; x86_64's second and third
+/// instructions send x32 numbers away (patched in `assemble`).
+fn section(
+    abi: Abi,
+    by_nr: &BTreeMap<u32, Vec<usize>>,
+    rules: &[Rule],
+    default: u32,
+) -> Vec<sock_filter> {
+    let mut code = vec![stmt(LD_W_ABS, NR_OFFSET)];
+    if abi == Abi::X86_64 {
+        code.push(jump(JGE_K, X32_SYSCALL_BIT, 0, 1));
+        code.push(ret(RET_KILL_PROCESS));
+    }
+    // Action -> syscalls that always get it, to share one `ret` per run.
+    let mut runs: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    let mut blocks = Vec::new();
+    for (&nr, indexes) in by_nr {
+        let mut applying: Vec<(u32, &Conditions)> = indexes
+            .iter()
+            .map(|&i| (rules[i].action, rules[i].conditions(abi)))
+            .filter(|(_, c)| !matches!(c, Conditions::Never))
+            .collect();
+        // Stable: equal precedence keeps profile order.
+        applying.sort_by_key(|(action, _)| Reverse(precedence(*action)));
+        // Nothing after a rule that always applies is ever reached.
+        if let Some(always) = applying
+            .iter()
+            .position(|(_, c)| matches!(c, Conditions::Always))
+        {
+            applying.truncate(always + 1);
+        }
+        if applying.iter().all(|(action, _)| *action == default) {
+            continue;
+        }
+        let fallback = match applying.last() {
+            Some((action, Conditions::Always)) => {
+                let action = *action;
+                applying.pop();
+                action
+            }
+            _ => default,
+        };
+        if applying.is_empty() {
+            runs.entry(fallback).or_default().push(nr);
+            continue;
+        }
+        let mut block = Vec::new();
+        for (action, conditions) in applying {
+            if let Conditions::Code(bpf) = conditions {
+                // seccompiler's rule code falls through to the next instruction when every
+                // condition holds and jumps past it otherwise: that next one is the rule's
+                // own `ret`.
+                block.extend_from_slice(bpf);
+                block.push(ret(action));
+            }
+        }
+        block.push(ret(fallback));
+        match u8::try_from(block.len()) {
+            Ok(len) => blocks.push(jump(JEQ_K, nr, 0, len)),
+            Err(_) => {
+                blocks.push(jump(JEQ_K, nr, 1, 0));
+                blocks.push(stmt(JA, block.len() as u32));
+            }
+        }
+        blocks.extend(block);
+    }
+    for (action, numbers) in runs {
+        for run in numbers.chunks(usize::from(u8::MAX)) {
+            let last = run.len() - 1;
+            for (i, &nr) in run.iter().enumerate() {
+                // Every match jumps to the run's `ret`; the last miss jumps over it.
+                code.push(jump(JEQ_K, nr, (last - i) as u8, u8::from(i == last)));
+            }
+            code.push(ret(action));
+        }
+    }
+    code.extend(blocks);
+    code.push(ret(default));
+    code
+}
+
+/// The architecture dispatch in front of the sections, with the jumps between them.
+fn assemble(sections: Vec<(Abi, Vec<sock_filter>)>) -> Result<Vec<sock_filter>> {
+    let audited: Vec<(u32, Abi)> = sections
+        .iter()
+        .filter_map(|(abi, _)| match abi {
+            Abi::X86_64 => Some((AUDIT_ARCH_X86_64, *abi)),
+            Abi::I386 => Some((AUDIT_ARCH_I386, *abi)),
+            Abi::X32 => None,
+        })
+        .collect();
+    let prefix_len = 1 + 2 * audited.len() + 1;
+    let mut starts = Vec::new();
+    let mut at = prefix_len;
+    for (abi, code) in &sections {
+        starts.push((*abi, at));
+        at += code.len();
+    }
+    if at > MAX_INSTRUCTIONS {
+        bail!("linux.seccomp: the profile compiles to {at} BPF instructions, more than the kernel's {MAX_INSTRUCTIONS}");
+    }
+    let start_of = |abi: Abi| starts.iter().find(|(a, _)| *a == abi).map(|(_, s)| *s);
+    let mut program = Vec::with_capacity(at);
+    program.push(stmt(LD_W_ABS, ARCH_OFFSET));
+    for (audit, abi) in &audited {
+        program.push(jump(JEQ_K, *audit, 0, 1));
+        let here = program.len();
+        let target = start_of(*abi).unwrap_or(here + 1);
+        program.push(stmt(JA, (target - here - 1) as u32));
+    }
+    program.push(ret(RET_KILL_PROCESS));
+    for (abi, mut code) in sections {
+        if abi == Abi::X86_64 {
+            if let Some(x32) = start_of(Abi::X32) {
+                // Replace the KILL_PROCESS for x32 numbers by a jump to x32's own rules.
+                let here = program.len() + 2;
+                code[2] = stmt(JA, (x32 - here - 1) as u32);
+            }
+        }
+        program.extend(code);
+    }
+    Ok(program)
+}
+
+#[cfg(test)]
+#[path = "compile_tests.rs"]
+mod tests;
