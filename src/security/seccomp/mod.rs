@@ -43,32 +43,34 @@ impl Seccomp {
                 bail!("{field}: this kernel does not support that seccomp action");
             }
         }
-        let mut flags = 0;
+        // The kernel checks some flags only together with others: probe each as it
+        // will be used.
+        let base = if compiled.notify {
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32
+        } else {
+            0
+        };
+        let mut flags = with_required(base);
         for (bit, field) in &compiled.flags {
-            if !sys::seccomp::filter_flags_supported(*bit) {
+            if !sys::seccomp::filter_flags_supported(with_required(base | bit)) {
                 bail!("{field}: this kernel does not support that flag");
             }
-            flags |= bit;
+            flags = with_required(flags | bit);
         }
+        if !sys::seccomp::filter_flags_supported(flags) {
+            bail!(
+                "linux.seccomp.flags: this kernel cannot combine them (seccomp flags {flags:#x})"
+            );
+        }
+        // Last: a listener that sees a connection gets its descriptor.
         let mut listener = None;
         if compiled.notify {
-            flags |= libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32;
-            // TSYNC reports a thread it cannot synchronise through the return value, which
-            // NEW_LISTENER needs for the descriptor: TSYNC_ESRCH makes that an ESRCH.
-            if flags & libc::SECCOMP_FILTER_FLAG_TSYNC as u32 != 0 {
-                flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32;
-            }
             listener = Some(connect_listener(config)?);
         } else if let Some(path) = config.listener_path() {
             crate::logging::debug(&format!(
                 "linux.seccomp.listenerPath {}: no SCMP_ACT_NOTIFY rule, nothing to send",
                 path.display()
             ));
-        }
-        if !sys::seccomp::filter_flags_supported(flags) {
-            bail!(
-                "linux.seccomp.flags: this kernel cannot combine them (seccomp flags {flags:#x})"
-            );
         }
         Ok(Seccomp {
             program: compiled.program,
@@ -145,6 +147,18 @@ impl Seccomp {
             state.status = "creating".to_string();
         }
         state
+    }
+}
+
+/// `flags` with what the kernel requires beside them: TSYNC reports a thread it cannot
+/// synchronise through the return value, which NEW_LISTENER needs for the descriptor, so
+/// together they need TSYNC_ESRCH (an ESRCH instead).
+fn with_required(flags: u32) -> u32 {
+    let both = (libc::SECCOMP_FILTER_FLAG_TSYNC | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER) as u32;
+    if flags & both == both {
+        flags | libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH as u32
+    } else {
+        flags
     }
 }
 
