@@ -24,6 +24,12 @@
 //! does, so no half-killed process is left. The native x86_64 is always included (as with
 //! libseccomp, whose filters start with the native architecture).
 //!
+//! i386's multiplexers are not unpacked: a rule naming `socket` or `semop` matches i386's
+//! direct calls of those names, not `socketcall(SYS_SOCKET, ...)` or `ipc(SEMOP, ...)`
+//! (libseccomp adds rules for those too). An allow-list profile (the usual kind) then
+//! refuses the multiplexed forms by its default action; a deny-list profile that lists
+//! SCMP_ARCH_X86 should deny `socketcall` and `ipc` as well.
+//!
 //! What a syscall does when several rules name it: the most restrictive rule whose
 //! conditions all hold decides, in the kernel's order of precedence (KILL_PROCESS,
 //! KILL_THREAD, TRAP, ERRNO, NOTIFY, TRACE, LOG, ALLOW; equal ones in profile order); when

@@ -483,3 +483,19 @@ fn flags_become_their_bits() {
         "linux.seccomp.flags[2] SECCOMP_FILTER_FLAG_SPEC_ALLOW"
     );
 }
+
+#[test]
+fn a_profile_too_large_for_the_kernel_is_refused() {
+    let names: Vec<&str> = SYSCALLS.iter().map(|e| e.0).collect();
+    let got = refused(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO",
+                      "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+    }));
+    assert!(
+        got.starts_with("linux.seccomp: the profile compiles to"),
+        "{got}"
+    );
+    assert!(got.contains("more than the kernel's 4096"), "{got}");
+}
