@@ -129,8 +129,17 @@ fn podmans_profile_runs_a_busybox_shell() {
     let out = run_ok(&rt, &b);
     let lines: Vec<&str> = out.lines().map(str::trim).collect();
     assert_eq!(lines, ["hello", "/tmp/d", "3", "0", "Seccomp:\t2"], "{out}");
-    // The same without no_new_privileges: installed before the capabilities are dropped.
+    // The same without no_new_privileges: installed before the capabilities are dropped;
+    // and with every flag but the notify one.
     b.set("/process/noNewPrivileges", json!(false));
+    b.set(
+        "/linux/seccomp/flags",
+        json!([
+            "SECCOMP_FILTER_FLAG_TSYNC",
+            "SECCOMP_FILTER_FLAG_LOG",
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW"
+        ]),
+    );
     let out = run_ok(&rt, &b);
     assert!(out.contains("Seccomp:\t2"), "{out}");
 }
@@ -443,7 +452,15 @@ fn a_notify_listener_gets_the_descriptor_and_the_state_and_answers() {
         ]));
         profile["listenerPath"] = json!(socket);
         profile["listenerMetadata"] = json!("agent-metadata;x=1");
-        profile["flags"] = json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]);
+        // TSYNC with a listener needs TSYNC_ESRCH beside it: skiff adds it.
+        profile["flags"] = if no_new_privileges {
+            json!(["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"])
+        } else {
+            json!([
+                "SECCOMP_FILTER_FLAG_TSYNC",
+                "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"
+            ])
+        };
         b.set("/linux/seccomp", profile);
         b.set("/process/noNewPrivileges", json!(no_new_privileges));
         b.sh("mkdir /tmp/asked 2>&1; echo status=$?");
