@@ -9,7 +9,7 @@
 mod compile;
 mod syscalls;
 
-use std::io::{IoSlice, Write};
+use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -129,10 +129,19 @@ impl Seccomp {
             None,
         )
         .context(context)?;
-        // A stream socket may take a large state in parts; the descriptor went with the first.
-        (&*listener)
-            .write_all(&payload.as_bytes()[sent..])
+        // A stream socket may take a large state in parts; the descriptor went with the
+        // first. MSG_NOSIGNAL throughout: the init's SIGPIPE is back to its default, and a
+        // listener that went away must be an error, not a silent death.
+        let mut rest = &payload.as_bytes()[sent..];
+        while !rest.is_empty() {
+            let n = nix::sys::socket::send(
+                listener.as_raw_fd(),
+                rest,
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            )
             .context(context)?;
+            rest = &rest[n..];
+        }
         Ok(())
     }
 
