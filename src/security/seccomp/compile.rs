@@ -1,28 +1,8 @@
 //! The translation of a runtime-spec profile into one classic-BPF program for this kernel's
 //! three x86 ABIs, with the field named in every refusal.
 //!
-//! seccompiler compiles the argument comparisons (`SeccompRule` -> BPF, the 64-bit split of
-//! every operator), which is the subtle part. It cannot build the whole program: its
-//! `SeccompFilter` has one match action for all rules (a profile has one per rule), knows no
-//! SECCOMP_RET_USER_NOTIF, and checks a single architecture (x86_64, aarch64 or riscv64),
-//! killing everything else, so i386 and x32 could not be given rules of their own. So this
-//! module lays out the program itself and splices seccompiler's rule code into it:
-//!
-//! ```text
-//! ld arch
-//! jeq AUDIT_ARCH_X86_64 -> x86_64 section      (x32 shares this audit value)
-//! jeq AUDIT_ARCH_I386   -> i386 section         (only when SCMP_ARCH_X86 is listed)
-//! ret KILL_PROCESS                              (any other architecture)
-//! x86_64: ld nr; nr >= 0x40000000 -> x32 section, or KILL_PROCESS when x32 is not listed
-//!         runs of unconditional syscalls sharing one `ret`, then one block per syscall
-//!         with argument rules, then `ret defaultAction`
-//! i386, x32: the same, with their own numbers
-//! ```
-//!
-//! An architecture that is not listed runs nothing: libseccomp's bad-arch action is
-//! SCMP_ACT_KILL (the thread); skiff kills the whole process instead, as seccompiler
-//! does, so no half-killed process is left. The native x86_64 is always included (as with
-//! libseccomp, whose filters start with the native architecture).
+//! seccompiler compiles the argument comparisons (`SeccompRule` -> BPF); `layout` builds
+//! the program around them, and says why seccompiler cannot build it whole.
 //!
 //! i386's multiplexers are not unpacked: a rule naming `socket` or `semop` matches i386's
 //! direct calls of those names, not `socketcall(SYS_SOCKET, ...)` or `ipc(SEMOP, ...)`
@@ -36,7 +16,6 @@
 //! none holds, the default action. The conditions of one rule are ANDed, even on the same
 //! argument (runc ORs conditions that repeat an argument index).
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
@@ -49,28 +28,12 @@ use seccompiler::{
     SeccompRule,
 };
 
+use super::layout;
 use super::syscalls::{NONE, SYSCALLS};
 
-// Classic BPF opcodes (linux/bpf_common.h); seccompiler keeps its own private.
-const LD_W_ABS: u16 = 0x20;
-const JA: u16 = 0x05;
-const JEQ_K: u16 = 0x15;
-const JGE_K: u16 = 0x35;
-const RET_K: u16 = 0x06;
-// struct seccomp_data
-const NR_OFFSET: u32 = 0;
-const ARCH_OFFSET: u32 = 4;
-// linux/audit.h
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-const AUDIT_ARCH_I386: u32 = 0x4000_0003;
-/// An x32 syscall is an x86_64 one (same audit value) with this bit in its number.
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-/// The kernel's limit on one filter (BPF_MAXINSNS).
-const MAX_INSTRUCTIONS: usize = 4096;
 /// The largest errno the kernel returns as such (MAX_ERRNO); larger ones it clamps.
 const MAX_ERRNO: u32 = 4095;
 
-const RET_KILL_PROCESS: u32 = libc::SECCOMP_RET_KILL_PROCESS;
 /// seccompiler has no notify action: its value from linux/seccomp.h.
 pub const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
 
@@ -106,7 +69,7 @@ impl Abi {
     /// i386 passes 32-bit arguments: comparing only their low halves is what the kernel
     /// uses, so no bits above them (which a 64-bit process doing `int 0x80` controls) can
     /// make a rule miss. x32 and x86_64 pass 64-bit registers.
-    fn is_32_bit(self) -> bool {
+    pub(super) fn is_32_bit(self) -> bool {
         self == Abi::I386
     }
 }
@@ -132,7 +95,7 @@ pub struct Compiled {
 
 /// How one rule's conditions compile for one argument width.
 #[derive(Clone)]
-enum Conditions {
+pub(super) enum Conditions {
     /// Some condition can never hold: the rule never applies.
     Never,
     /// No condition (left): the rule applies to every call.
@@ -141,14 +104,14 @@ enum Conditions {
     Code(BpfProgram),
 }
 
-struct Rule {
-    action: u32,
+pub(super) struct Rule {
+    pub(super) action: u32,
     wide: Conditions,
     narrow: Conditions,
 }
 
 impl Rule {
-    fn conditions(&self, abi: Abi) -> &Conditions {
+    pub(super) fn conditions(&self, abi: Abi) -> &Conditions {
         if abi.is_32_bit() {
             &self.narrow
         } else {
@@ -252,9 +215,9 @@ pub fn compile(config: &LinuxSeccomp) -> Result<Compiled> {
         .iter()
         .enumerate()
         .filter(|(_, abi)| abis.contains(abi))
-        .map(|(slot, abi)| (*abi, section(*abi, &by_abi[slot], &rules, default)))
+        .map(|(slot, abi)| (*abi, layout::section(*abi, &by_abi[slot], &rules, default)))
         .collect();
-    let program = assemble(sections)?;
+    let program = layout::assemble(sections)?;
     Ok(Compiled {
         program,
         flags: filter_flags(config.flags().as_deref().unwrap_or_default(), notify)?,
@@ -320,20 +283,6 @@ fn action_value(
         }
     };
     Ok(u32::from(action))
-}
-
-/// The kernel's precedence of an action when several apply (linux/seccomp.h).
-fn precedence(action: u32) -> u8 {
-    match action & libc::SECCOMP_RET_ACTION_FULL {
-        libc::SECCOMP_RET_KILL_PROCESS => 7,
-        libc::SECCOMP_RET_KILL_THREAD => 6,
-        libc::SECCOMP_RET_TRAP => 5,
-        libc::SECCOMP_RET_ERRNO => 4,
-        libc::SECCOMP_RET_USER_NOTIF => 3,
-        libc::SECCOMP_RET_TRACE => 2,
-        libc::SECCOMP_RET_LOG => 1,
-        _ => 0,
-    }
 }
 
 /// One rule's `args`, ANDed, compiled for 64-bit or (i386) 32-bit arguments.
@@ -454,147 +403,6 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<Vec<(u
         bits.push((bit, format!("{field} {flag}")));
     }
     Ok(bits)
-}
-
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code, jt, jf, k }
-}
-
-fn ret(action: u32) -> sock_filter {
-    stmt(RET_K, action)
-}
-
-/// One ABI's code, entered with anything in the accumulator; x86_64's second and third
-/// instructions send x32 numbers away (patched in `assemble`).
-fn section(
-    abi: Abi,
-    by_nr: &BTreeMap<u32, Vec<usize>>,
-    rules: &[Rule],
-    default: u32,
-) -> Vec<sock_filter> {
-    let mut code = vec![stmt(LD_W_ABS, NR_OFFSET)];
-    if abi == Abi::X86_64 {
-        code.push(jump(JGE_K, X32_SYSCALL_BIT, 0, 1));
-        code.push(ret(RET_KILL_PROCESS));
-    }
-    // Action -> syscalls that always get it, to share one `ret` per run.
-    let mut runs: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let mut blocks = Vec::new();
-    for (&nr, indexes) in by_nr {
-        let mut applying: Vec<(u32, &Conditions)> = indexes
-            .iter()
-            .map(|&i| (rules[i].action, rules[i].conditions(abi)))
-            .filter(|(_, c)| !matches!(c, Conditions::Never))
-            .collect();
-        // Stable: equal precedence keeps profile order.
-        applying.sort_by_key(|(action, _)| Reverse(precedence(*action)));
-        // Nothing after a rule that always applies is ever reached.
-        if let Some(always) = applying
-            .iter()
-            .position(|(_, c)| matches!(c, Conditions::Always))
-        {
-            applying.truncate(always + 1);
-        }
-        if applying.iter().all(|(action, _)| *action == default) {
-            continue;
-        }
-        let fallback = match applying.last() {
-            Some((action, Conditions::Always)) => {
-                let action = *action;
-                applying.pop();
-                action
-            }
-            _ => default,
-        };
-        if applying.is_empty() {
-            runs.entry(fallback).or_default().push(nr);
-            continue;
-        }
-        let mut block = Vec::new();
-        for (action, conditions) in applying {
-            if let Conditions::Code(bpf) = conditions {
-                // seccompiler's rule code falls through to the next instruction when every
-                // condition holds and jumps past it otherwise: that next one is the rule's
-                // own `ret`.
-                block.extend_from_slice(bpf);
-                block.push(ret(action));
-            }
-        }
-        block.push(ret(fallback));
-        match u8::try_from(block.len()) {
-            Ok(len) => blocks.push(jump(JEQ_K, nr, 0, len)),
-            Err(_) => {
-                blocks.push(jump(JEQ_K, nr, 1, 0));
-                blocks.push(stmt(JA, block.len() as u32));
-            }
-        }
-        blocks.extend(block);
-    }
-    for (action, numbers) in runs {
-        for run in numbers.chunks(usize::from(u8::MAX)) {
-            let last = run.len() - 1;
-            for (i, &nr) in run.iter().enumerate() {
-                // Every match jumps to the run's `ret`; the last miss jumps over it.
-                code.push(jump(JEQ_K, nr, (last - i) as u8, u8::from(i == last)));
-            }
-            code.push(ret(action));
-        }
-    }
-    code.extend(blocks);
-    code.push(ret(default));
-    code
-}
-
-/// The architecture dispatch in front of the sections, with the jumps between them.
-fn assemble(sections: Vec<(Abi, Vec<sock_filter>)>) -> Result<Vec<sock_filter>> {
-    let audited: Vec<(u32, Abi)> = sections
-        .iter()
-        .filter_map(|(abi, _)| match abi {
-            Abi::X86_64 => Some((AUDIT_ARCH_X86_64, *abi)),
-            Abi::I386 => Some((AUDIT_ARCH_I386, *abi)),
-            Abi::X32 => None,
-        })
-        .collect();
-    let prefix_len = 1 + 2 * audited.len() + 1;
-    let mut starts = Vec::new();
-    let mut at = prefix_len;
-    for (abi, code) in &sections {
-        starts.push((*abi, at));
-        at += code.len();
-    }
-    if at > MAX_INSTRUCTIONS {
-        bail!("linux.seccomp: the profile compiles to {at} BPF instructions, more than the kernel's {MAX_INSTRUCTIONS}");
-    }
-    let start_of = |abi: Abi| starts.iter().find(|(a, _)| *a == abi).map(|(_, s)| *s);
-    let mut program = Vec::with_capacity(at);
-    program.push(stmt(LD_W_ABS, ARCH_OFFSET));
-    for (audit, abi) in &audited {
-        program.push(jump(JEQ_K, *audit, 0, 1));
-        let here = program.len();
-        let target = start_of(*abi).unwrap_or(here + 1);
-        program.push(stmt(JA, (target - here - 1) as u32));
-    }
-    program.push(ret(RET_KILL_PROCESS));
-    for (abi, mut code) in sections {
-        if abi == Abi::X86_64 {
-            if let Some(x32) = start_of(Abi::X32) {
-                // Replace the KILL_PROCESS for x32 numbers by a jump to x32's own rules.
-                let here = program.len() + 2;
-                code[2] = stmt(JA, (x32 - here - 1) as u32);
-            }
-        }
-        program.extend(code);
-    }
-    Ok(program)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! interpreter over made-up syscalls, and by the shape of the code.
 
 use super::*;
+use crate::security::seccomp::layout::*;
 
 /// One syscall as the filter sees it (struct seccomp_data).
 struct Call {
