@@ -145,6 +145,23 @@ fn podmans_profile_runs_a_busybox_shell() {
 }
 
 #[test]
+fn a_profile_applies_inside_a_user_namespace_too() {
+    // Without no_new_privileges the filter needs CAP_SYS_ADMIN, here the user namespace's.
+    let rt = Runtime::new("seccomp-userns");
+    for no_new_privileges in [true, false] {
+        let mut b = bundle("seccomp-userns", deny_mkdir(13));
+        b.userns();
+        b.set("/process/noNewPrivileges", json!(no_new_privileges));
+        b.sh("mkdir /tmp/x 2>&1; grep '^Seccomp:' /proc/self/status");
+        let out = run_all(&rt, &b);
+        assert!(
+            out.contains("Permission denied") && out.contains("Seccomp:\t2"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn denied_calls_return_the_configured_errno() {
     let rt = Runtime::new("seccomp-errno");
     for (errno, message) in [
@@ -422,6 +439,18 @@ fn bad_profiles_fail_naming_the_field_and_leave_nothing() {
                 p
             },
             "linux.seccomp.listenerPath /nonexistent/skiff-agent.sock: connecting",
+        ),
+        (
+            {
+                let mut p = mkdir_rule(&|r| r["action"] = json!("SCMP_ACT_NOTIFY"));
+                p["listenerPath"] = json!("/");
+                p
+            },
+            "linux.seccomp.listenerPath /: connecting",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/"}),
+            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action",
         ),
     ];
     for (profile, needle) in cases {
