@@ -31,6 +31,11 @@ use seccompiler::{
 use super::layout;
 use super::syscalls::{NONE, SYSCALLS};
 
+/// At most this many comparisons in one rule: six arguments, some compared twice (a
+/// range). It keeps each rule short enough that seccompiler needs none of the helper
+/// jumps it inserts into long rules, which land where only its own layout expects.
+const MAX_CONDITIONS: usize = 16;
+
 /// The largest errno the kernel returns as such (MAX_ERRNO); larger ones it clamps.
 const MAX_ERRNO: u32 = 4095;
 
@@ -287,6 +292,12 @@ fn action_value(
 
 /// One rule's `args`, ANDed, compiled for 64-bit or (i386) 32-bit arguments.
 fn conditions(args: &[LinuxSeccompArg], narrow: bool, field: &str) -> Result<Conditions> {
+    if args.len() > MAX_CONDITIONS {
+        bail!(
+            "{field}.args: {} comparisons, at most {MAX_CONDITIONS} in one rule",
+            args.len()
+        );
+    }
     let mut kept = Vec::new();
     for (index, arg) in args.iter().enumerate() {
         let field = format!("{field}.args[{index}]");
@@ -302,7 +313,17 @@ fn conditions(args: &[LinuxSeccompArg], narrow: bool, field: &str) -> Result<Con
     }
     // Cannot fail: `kept` is not empty and every index was checked.
     let rule = SeccompRule::new(kept).map_err(|e| anyhow::anyhow!("{field}.args: {e}"))?;
-    Ok(Conditions::Code(rule.into()))
+    let mut code: BpfProgram = rule.into();
+    // seccompiler starts a rule with two jumps: [0] enters it, [1] leaves it, to where its
+    // own layout has the next rule's [1]. Only its helper jumps of very long rules (which
+    // MAX_CONDITIONS rules out) lead to [1], but the kernel checks every jump, and the
+    // last rule's would point past the end of the program: it leaves to the instruction
+    // after the rule's `ret` instead, which in a block always exists.
+    if code.len() < 2 || code[0].code != layout::JA || code[1].code != layout::JA {
+        bail!("{field}.args: unexpected rule code from seccompiler");
+    }
+    code[1].k = (code.len() - 1) as u32;
+    Ok(Conditions::Code(code))
 }
 
 /// One comparison: `None` if it can never hold, `Some(None)` if it always holds.

@@ -80,8 +80,25 @@ fn ret(action: u32) -> sock_filter {
     stmt(RET_K, action)
 }
 
+/// Where a syscall number leads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The same action whatever the arguments.
+    Ret(u32),
+    /// The rule block with this index in the section.
+    Block(usize),
+}
+
+/// Syscalls per leaf of the dispatch tree, tested one after the other.
+const LEAF: usize = 16;
+
 /// One ABI's code, entered with anything in the accumulator; x86_64's second and third
 /// instructions send x32 numbers away (patched in `assemble`).
+///
+/// The syscall number is found by a binary search down to leaves of at most 16 numbers:
+/// a call costs a dozen instructions instead of a walk past every listed syscall, and so
+/// does the kernel's emulation of the filter for each syscall number when it builds its
+/// cache of always-allowed calls as the filter is attached.
 pub(super) fn section(
     abi: Abi,
     by_nr: &BTreeMap<u32, Vec<usize>>,
@@ -93,9 +110,8 @@ pub(super) fn section(
         code.push(jump(JGE_K, X32_SYSCALL_BIT, 0, 1));
         code.push(ret(RET_KILL_PROCESS));
     }
-    // Action -> syscalls that always get it, to share one `ret` per run.
-    let mut runs: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    let mut blocks = Vec::new();
+    let mut entries: Vec<(u32, Target)> = Vec::new();
+    let mut blocks: Vec<Vec<sock_filter>> = Vec::new();
     for (&nr, indexes) in by_nr {
         let mut applying: Vec<(u32, &Conditions)> = indexes
             .iter()
@@ -123,7 +139,7 @@ pub(super) fn section(
             _ => default,
         };
         if applying.is_empty() {
-            runs.entry(fallback).or_default().push(nr);
+            entries.push((nr, Target::Ret(fallback)));
             continue;
         }
         let mut block = Vec::new();
@@ -137,27 +153,76 @@ pub(super) fn section(
             }
         }
         block.push(ret(fallback));
-        match u8::try_from(block.len()) {
-            Ok(len) => blocks.push(jump(JEQ_K, nr, 0, len)),
-            Err(_) => {
-                blocks.push(jump(JEQ_K, nr, 1, 0));
-                blocks.push(stmt(JA, block.len() as u32));
+        entries.push((nr, Target::Block(blocks.len())));
+        blocks.push(block);
+    }
+    // The tree jumps to blocks through `ja`s patched once the blocks have their places.
+    let mut to_blocks = Vec::new();
+    let tree_start = code.len();
+    code.extend(tree(&entries, default, &mut to_blocks));
+    let mut block_starts = Vec::new();
+    for block in blocks {
+        block_starts.push(code.len());
+        code.extend(block);
+    }
+    for (at, block) in to_blocks {
+        let at = tree_start + at;
+        code[at].k = (block_starts[block] - at - 1) as u32;
+    }
+    code
+}
+
+/// The dispatch over sorted `entries`: every path ends in a `ret` or a `ja` to a block
+/// (listed in `to_blocks` as (position, block), positions relative to this code).
+fn tree(
+    entries: &[(u32, Target)],
+    default: u32,
+    to_blocks: &mut Vec<(usize, usize)>,
+) -> Vec<sock_filter> {
+    if entries.len() <= LEAF {
+        // Each number jumps to its target's slot after the `ret default` of a miss.
+        let mut slots: Vec<Target> = Vec::new();
+        let mut code = Vec::new();
+        let m = entries.len();
+        for (i, (nr, target)) in entries.iter().enumerate() {
+            let slot = slots.iter().position(|t| t == target).unwrap_or_else(|| {
+                slots.push(*target);
+                slots.len() - 1
+            });
+            // From i to m + 1 + slot: at most 2 * LEAF, well within a u8.
+            code.push(jump(JEQ_K, *nr, (m - i + slot) as u8, 0));
+        }
+        code.push(ret(default));
+        for target in slots {
+            match target {
+                Target::Ret(action) => code.push(ret(action)),
+                Target::Block(block) => {
+                    to_blocks.push((code.len(), block));
+                    code.push(stmt(JA, 0));
+                }
             }
         }
-        blocks.extend(block);
+        return code;
     }
-    for (action, numbers) in runs {
-        for run in numbers.chunks(usize::from(u8::MAX)) {
-            let last = run.len() - 1;
-            for (i, &nr) in run.iter().enumerate() {
-                // Every match jumps to the run's `ret`; the last miss jumps over it.
-                code.push(jump(JEQ_K, nr, (last - i) as u8, u8::from(i == last)));
-            }
-            code.push(ret(action));
-        }
-    }
-    code.extend(blocks);
-    code.push(ret(default));
+    let mid = entries.len() / 2;
+    let mut left_blocks = Vec::new();
+    let left = tree(&entries[..mid], default, &mut left_blocks);
+    let mut right_blocks = Vec::new();
+    let right = tree(&entries[mid..], default, &mut right_blocks);
+    // nr >= the right half's first number: skip the left half.
+    let mut code = match u8::try_from(left.len()) {
+        Ok(len) => vec![jump(JGE_K, entries[mid].0, len, 0)],
+        Err(_) => vec![
+            jump(JGE_K, entries[mid].0, 0, 1),
+            stmt(JA, left.len() as u32),
+        ],
+    };
+    let left_at = code.len();
+    let right_at = left_at + left.len();
+    to_blocks.extend(left_blocks.into_iter().map(|(at, b)| (left_at + at, b)));
+    to_blocks.extend(right_blocks.into_iter().map(|(at, b)| (right_at + at, b)));
+    code.extend(left);
+    code.extend(right);
     code
 }
 
