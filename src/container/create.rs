@@ -88,6 +88,11 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     super::store::validate_id(&options.id)?;
     let bundle = spec::load(&options.bundle)?;
     let spec = &bundle.spec;
+    // Compiled before anything exists, so a bad profile leaves nothing to undo.
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(config) => Some(Seccomp::prepare(config)?),
+        None => None,
+    };
     // The record exists before anything outside the state directory does, and names
     // this process as its creator until the container is complete.
     let mut record = Record {
@@ -163,10 +168,6 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         (Some(channel.parent), Some(channel.init))
     } else {
         (None, None)
-    };
-    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(config) => Some(Seccomp::prepare(config)?),
-        None => None,
     };
     let setup = InitSetup {
         bundle: &bundle,

@@ -168,6 +168,9 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     let mut undo = Undo(Some(spawned.pid));
     // The child has its own copies of the namespaces and the console now.
     drop(setup);
+    spawned.channel.send(&Message::Go {
+        host_pid: spawned.pid,
+    })?;
     place(spawned.pid, &process, &cgroup, &cgroup_entry).map_err(|error| {
         // The child waits to be placed: end it, so the channel says whether it had failed
         // first (its own report then says why) instead of waiting for it.

@@ -72,6 +72,11 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     // skiff blocks the signals it forwards; the container's process must get them.
     sys::reset_signals();
+    let host_pid = match channel.receive()? {
+        Some(Message::Go { host_pid }) => host_pid,
+        Some(Message::Failed(reason)) => anyhow::bail!("{reason}"),
+        other => anyhow::bail!("expected skiff to configure the process, got {other:?}"),
+    };
     // Nothing of the process may run outside the container's cgroup.
     channel.expect(
         Message::CgroupJoined,
@@ -107,6 +112,7 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         setgroups_allowed,
         seccomp: setup.seccomp,
         state: setup.state,
+        host_pid,
     };
     tail::exec_process(&last_steps, &mut || {
         // Once exec'd, the process lives on its own: `exec --detach` returns at once.

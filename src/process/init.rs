@@ -175,6 +175,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         setgroups_allowed,
         seccomp: setup.seccomp,
         state: &state,
+        host_pid,
     };
     tail::exec_process(&last_steps, &mut || {
         wait_to_be_started(setup, channel)?;

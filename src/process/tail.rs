@@ -38,6 +38,8 @@ pub struct ProcessSetup<'a> {
     pub seccomp: Option<&'a Seccomp>,
     /// The container's state as a seccomp listener receives it.
     pub state: &'a ContainerState,
+    /// This process's PID as the host sees it (the state's is the init's).
+    pub host_pid: i32,
 }
 
 /// Runs the last steps and execs `process.args`. `before_exec` runs after the process has
@@ -64,7 +66,8 @@ pub fn exec_process(
     // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN, which the capability
     // step may drop: then it goes first, and the remaining steps run under it (as in runc).
     if let Some(seccomp) = setup.seccomp.filter(|_| !no_new_privileges) {
-        seccomp.install(setup.state)?;
+        // Before the init reports ready: its listener is told the container is "creating".
+        seccomp.install(&Seccomp::state_before_ready(setup.state), setup.host_pid)?;
     }
     let capabilities = CapabilitySets::from_spec(process.capabilities().as_ref())?;
     capabilities.drop_bounding()?;
@@ -87,7 +90,7 @@ pub fn exec_process(
     let env = to_cstrings(&env)?;
     // As late as possible: every syscall above ran unfiltered and needs no rule.
     if let Some(seccomp) = setup.seccomp.filter(|_| no_new_privileges) {
-        seccomp.install(setup.state)?;
+        seccomp.install(setup.state, setup.host_pid)?;
     }
     let error = sys::exec(&program, &args, &env);
     Err(error).with_context(|| format!("exec {}", program.to_string_lossy()))

@@ -30,8 +30,9 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let config = dir.join("config.json");
     let text = std::fs::read_to_string(&config)
         .with_context(|| format!("reading {}", config.display()))?;
-    let spec: Spec =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", config.display()))?;
+    let spec: Spec = serde_json::from_str(&text)
+        .map_err(|e| crate::security::seccomp::name_the_field(&text, e.into()))
+        .with_context(|| format!("parsing {}", config.display()))?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, rootfs, spec })
 }
@@ -128,7 +129,6 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
@@ -213,11 +213,7 @@ mod tests {
 
     #[test]
     fn settings_skiff_cannot_honour_are_refused_by_name() {
-        let cases: [(&str, serde_json::Value); 3] = [
-            (
-                "linux.seccomp",
-                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}),
-            ),
+        let cases: [(&str, serde_json::Value); 2] = [
             (
                 "linux.personality",
                 serde_json::json!({"domain": "LINUX32"}),

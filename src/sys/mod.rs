@@ -14,6 +14,7 @@ pub mod exe;
 pub mod fds;
 pub mod mount_attr;
 pub mod scm;
+pub mod seccomp;
 
 /// What a fork-like clone returned to the caller.
 pub enum Forked {
