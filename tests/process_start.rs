@@ -173,3 +173,32 @@ fn a_container_running_proc_self_exe_runs_skiff_read_only() {
         "skiff's binary changed"
     );
 }
+
+/// A failure after `run` has started the init (here execve itself refusing a file that is
+/// executable but no program) is reported on stderr and in the exit status, and the
+/// container is removed.
+#[test]
+fn run_reports_a_failure_after_the_start() {
+    let rt = Runtime::new("late-fail");
+    let mut b = Bundle::new("late-fail");
+    let path = b.rootfs.join("bin/not-a-program");
+    std::fs::write(&path, b"\x01\x02 neither ELF nor a script\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    b.args(&["/bin/not-a-program"]);
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("exec /bin/not-a-program") && out.stderr.contains("Exec format error"),
+        "{}",
+        out.stderr
+    );
+    c.assert_nothing_left();
+    // Detached too: the error comes back before run -d returns.
+    let c = rt.container(&b);
+    let out = c.run(&["--detach"]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr.contains("Exec format error"), "{}", out.stderr);
+    c.assert_nothing_left();
+}

@@ -52,15 +52,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// `run`'s start, told to the init over the channel. With startContainer or poststart
-/// hooks it waits for the program's exec (the init's end of the channel closes) or the
-/// init's failure; a container whose start failed is removed unless `keep`.
+/// `run`'s start, told to the init over the channel. It waits for the program's exec (the
+/// init's end of the channel closes) or the init's failure; a container whose start failed
+/// is removed unless `keep`.
 pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result<()> {
     let hooks = saved_hooks(root, id)?;
     created.channel.send(&Message::Start)?;
-    if !hooks::has_any(hooks.as_ref(), hooks::AROUND_START) {
-        return Ok(());
-    }
+    // Until the program is exec'd (the init's end of the channel closes then), the init
+    // may still fail, and says why on the channel: wait, so that `run` reports it.
     let failure = match created.channel.receive() {
         Ok(None) => None,
         Ok(Some(Message::Failed(reason))) => Some(format!("container init: {reason}")),
