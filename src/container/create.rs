@@ -3,7 +3,6 @@
 //! it is made, so a failure anywhere undoes exactly that.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -16,10 +15,10 @@ use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
 use crate::hooks;
 use crate::oci_state::ContainerState;
-use crate::process::channel::{self, Channel, Message};
+use crate::process::channel::{Channel, Message};
+use crate::process::console::{console_for, receive_terminal, ConsoleRequest};
 use crate::process::init::{InitSetup, StartGate};
 use crate::process::parent::{self, Spawned};
-use crate::process::tail::ConsoleTarget;
 use crate::security::seccomp::Seccomp;
 use crate::spec;
 
@@ -124,7 +123,19 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let (console, relay_end) = console_for(terminal, options.console_socket.as_deref(), launch)?;
+    let (console, relay_end) = console_for(&ConsoleRequest {
+        terminal,
+        socket: options.console_socket.as_deref(),
+        no_terminal: "process.terminal is false",
+        cannot_relay: match launch {
+            Launch::Now {
+                foreground_terminal: true,
+            } => None,
+            _ => Some(
+                "process.terminal is set: --console-socket is required unless run in the foreground",
+            ),
+        },
+    })?;
 
     let namespaces = spec
         .linux()
@@ -206,7 +217,11 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         run_runtime_create_hooks(spec, &record, &spawned)?;
     }
     let terminal_master = match &relay_end {
-        Some(socket) => Some(receive_terminal(socket, &spawned.channel)?),
+        Some(socket) => Some(receive_terminal(
+            socket,
+            &spawned.channel,
+            "container init: ",
+        )?),
         None => None,
     };
     spawned
@@ -275,71 +290,4 @@ fn open_exec_fifo(path: &Path) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", path.display()))
-}
-
-/// Where the init sends the pty master: the console socket, or (foreground `run`) one end
-/// of a socketpair whose other end this process keeps to relay the terminal.
-fn console_for(
-    terminal: bool,
-    socket: Option<&Path>,
-    launch: Launch,
-) -> Result<(ConsoleTarget, Option<OwnedFd>)> {
-    if !terminal {
-        // A caller that passes a socket waits on it for a pty that would never come.
-        if let Some(path) = socket {
-            anyhow::bail!(
-                "--console-socket {} given, but process.terminal is false: no terminal to send",
-                path.display()
-            );
-        }
-        return Ok((ConsoleTarget::None, None));
-    }
-    if let Some(path) = socket {
-        let stream = UnixStream::connect(path)
-            .with_context(|| format!("connecting to --console-socket {}", path.display()))?;
-        return Ok((ConsoleTarget::Socket(stream.into()), None));
-    }
-    match launch {
-        Launch::Now {
-            foreground_terminal: true,
-        } => {
-            let (mine, theirs) = UnixStream::pair().context("creating the terminal socketpair")?;
-            Ok((ConsoleTarget::Socket(theirs.into()), Some(mine.into())))
-        }
-        _ => anyhow::bail!(
-            "process.terminal is set: --console-socket is required unless run in the foreground"
-        ),
-    }
-}
-
-/// The pty master the init sends for a foreground `run`. An init that fails first reports
-/// on the channel instead, and may block there until its report is read: wait on both, so
-/// its own error is what create says, and neither side waits for the other forever.
-fn receive_terminal(socket: &OwnedFd, init: &Channel) -> Result<OwnedFd> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    loop {
-        let mut fds = [
-            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
-            PollFd::new(init.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("waiting for the container's terminal"),
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        if ready(&fds[0]) {
-            return channel::receive_fd(socket);
-        }
-        if ready(&fds[1]) {
-            match init.receive()? {
-                Some(crate::process::channel::Message::Failed(reason)) => {
-                    anyhow::bail!("container init: {reason}")
-                }
-                Some(other) => anyhow::bail!("unexpected {other:?} while waiting for the terminal"),
-                None => anyhow::bail!("the container's init exited before sending its terminal"),
-            }
-        }
-    }
 }

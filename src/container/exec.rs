@@ -4,9 +4,8 @@
 //! seccomp profile. Its process settings come from `--process`, or else from the
 //! configuration the container was created with, adjusted by the command line.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -19,9 +18,9 @@ use super::state::{self, Record, Status};
 use super::store::{self, ContainerDir};
 use crate::cgroups::{Cgroup, Entry};
 use crate::oci_state::ContainerState;
-use crate::process::channel::{self, Channel, Message};
+use crate::process::channel::Message;
+use crate::process::console::{console_for, receive_terminal, ConsoleRequest};
 use crate::process::exec::ExecSetup;
-use crate::process::tail::ConsoleTarget;
 use crate::rootfs::paths;
 use crate::security::seccomp::Seccomp;
 use crate::sys;
@@ -136,8 +135,14 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     // Not for the child to hold: it gets the root by joining the mount namespace.
     drop(container_root);
     let terminal = process.terminal().unwrap_or(false);
-    let (console, relay_end) =
-        console_for(terminal, options.console_socket.as_deref(), options.detach)?;
+    let (console, relay_end) = console_for(&ConsoleRequest {
+        terminal,
+        socket: options.console_socket.as_deref(),
+        no_terminal: "the process has no terminal (see --tty)",
+        cannot_relay: options.detach.then_some(
+            "a terminal with --detach needs --console-socket: nothing would hold the terminal",
+        ),
+    })?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(config) => Some(Seccomp::prepare(config)?),
         None => None,
@@ -184,7 +189,7 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     // In the cgroup, the process is the container's: a delete from now on removes it.
     drop(dir);
     let terminal_master = match &relay_end {
-        Some(socket) => Some(receive_terminal(socket, &spawned.channel)?),
+        Some(socket) => Some(receive_terminal(socket, &spawned.channel, "")?),
         None => None,
     };
     // The channel closes (close-on-exec) when the program is exec'd; a failure before
@@ -305,62 +310,6 @@ fn not_running(record: &Record) -> anyhow::Error {
     anyhow::anyhow!("container {:?} is not running", record.id)
 }
 
-/// Where the new process' pty master goes: the console socket, or (in the foreground)
-/// one end of a socketpair whose other end this process keeps to relay the terminal.
-fn console_for(
-    terminal: bool,
-    socket: Option<&Path>,
-    detach: bool,
-) -> Result<(ConsoleTarget, Option<OwnedFd>)> {
-    if !terminal {
-        if let Some(path) = socket {
-            bail!(
-                "--console-socket {} given, but the process has no terminal (see --tty)",
-                path.display()
-            );
-        }
-        return Ok((ConsoleTarget::None, None));
-    }
-    if let Some(path) = socket {
-        let stream = UnixStream::connect(path)
-            .with_context(|| format!("connecting to --console-socket {}", path.display()))?;
-        return Ok((ConsoleTarget::Socket(stream.into()), None));
-    }
-    if detach {
-        bail!("a terminal with --detach needs --console-socket: nothing would hold the terminal");
-    }
-    let (mine, theirs) = UnixStream::pair().context("creating the terminal socketpair")?;
-    Ok((ConsoleTarget::Socket(theirs.into()), Some(mine.into())))
-}
-
-/// The pty master the new process sends for a foreground exec. A process that fails
-/// first reports on the channel instead: wait on both.
-fn receive_terminal(socket: &OwnedFd, child: &Channel) -> Result<OwnedFd> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    loop {
-        let mut fds = [
-            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
-            PollFd::new(child.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("waiting for the process' terminal"),
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        if ready(&fds[0]) {
-            return channel::receive_fd(socket);
-        }
-        if ready(&fds[1]) {
-            match child.receive()? {
-                Some(Message::Failed(reason)) => bail!("{reason}"),
-                Some(other) => bail!("unexpected {other:?} while waiting for the terminal"),
-                None => bail!("the new process exited before sending its terminal"),
-            }
-        }
-    }
-}
-
 /// The process to run: the `--process` file as it is, or the container's own process
 /// with the command line's changes. Either way checked as a config's process is.
 fn process_for(
@@ -382,7 +331,8 @@ fn process_for(
             (inherit(spec, overrides, container_root)?, String::new())
         }
     };
-    validate(&process).map_err(|error| anyhow::anyhow!("{origin}{error:#}"))?;
+    crate::spec::validate_process(&process)
+        .map_err(|error| anyhow::anyhow!("{origin}{error:#}"))?;
     Ok(process)
 }
 
@@ -471,34 +421,6 @@ fn inherit(
     crate::spec::lsm::refuse_label("--apparmor", overrides.apparmor.as_deref())?;
     crate::spec::lsm::refuse_label("--process-label", overrides.process_label.as_deref())?;
     Ok(process)
-}
-
-/// What the config's validation checks of `process`, and what skiff refuses in it.
-fn validate(process: &Process) -> Result<()> {
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => bail!("process.args must name the program to run"),
-    }
-    if !process.cwd().is_absolute() {
-        bail!("process.cwd {} must be absolute", process.cwd().display());
-    }
-    crate::spec::lsm::refuse_label(
-        "process.apparmorProfile",
-        process.apparmor_profile().as_deref(),
-    )?;
-    crate::spec::lsm::refuse_label("process.selinuxLabel", process.selinux_label().as_deref())?;
-    let unsupported = [
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
-        bail!("{field} is not supported yet");
-    }
-    Ok(())
 }
 
 /// Adds `extra` (`KEY=VALUE` each) to `env`, replacing an entry with the same key: the
@@ -629,20 +551,20 @@ mod tests {
     #[test]
     fn a_process_is_checked_as_the_configs_is() {
         let mut process = Process::default();
-        validate(&process).unwrap();
+        crate::spec::validate_process(&process).unwrap();
         process.set_cwd(PathBuf::from("relative"));
-        assert!(validate(&process)
+        assert!(crate::spec::validate_process(&process)
             .unwrap_err()
             .to_string()
             .contains("process.cwd"));
         let mut process = Process::default();
         process.set_args(Some(vec![]));
-        assert!(validate(&process).is_err());
+        assert!(crate::spec::validate_process(&process).is_err());
         process.set_args(Some(vec![String::new()]));
-        assert!(validate(&process).is_err());
+        assert!(crate::spec::validate_process(&process).is_err());
         let mut process = Process::default();
         process.set_apparmor_profile(Some("unconfined-not".into()));
-        assert!(validate(&process)
+        assert!(crate::spec::validate_process(&process)
             .unwrap_err()
             .to_string()
             .contains("process.apparmorProfile"));

@@ -2,6 +2,7 @@
 //! outside, the init's own steps, and the channel between them.
 
 pub mod channel;
+pub mod console;
 pub mod exec;
 pub mod init;
 pub mod parent;

@@ -3,29 +3,24 @@
 //! run unconfined because the field was skipped.
 
 use anyhow::{bail, Result};
-use oci_spec::runtime::Spec;
+use oci_spec::runtime::{Process, Spec};
 
+/// The config's mount label (its process's labels are checked with the process).
 pub fn validate(spec: &Spec) -> Result<()> {
-    let process = spec.process().as_ref();
     let linux = spec.linux().as_ref();
-    let requested = [
-        (
-            "process.apparmorProfile",
-            process.and_then(|p| p.apparmor_profile().as_deref()),
-        ),
-        (
-            "process.selinuxLabel",
-            process.and_then(|p| p.selinux_label().as_deref()),
-        ),
-        (
-            "linux.mountLabel",
-            linux.and_then(|l| l.mount_label().as_deref()),
-        ),
-    ];
-    for (field, value) in requested {
-        refuse_label(field, value)?;
-    }
-    Ok(())
+    refuse_label(
+        "linux.mountLabel",
+        linux.and_then(|l| l.mount_label().as_deref()),
+    )
+}
+
+/// A process's AppArmor profile and SELinux label.
+pub fn validate_process(process: &Process) -> Result<()> {
+    refuse_label(
+        "process.apparmorProfile",
+        process.apparmor_profile().as_deref(),
+    )?;
+    refuse_label("process.selinuxLabel", process.selinux_label().as_deref())
 }
 
 /// Refuses a profile or label asked for by `what` (a config field, or a flag such as

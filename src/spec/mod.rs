@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 pub mod cgroups;
 mod hooks;
@@ -59,13 +59,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         bail!("root.path {} is not a directory", rootfs.display());
     }
     let process = spec.process().as_ref().context("process.args is missing")?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => bail!("process.args must name the program to run"),
-    }
-    if !process.cwd().is_absolute() {
-        bail!("process.cwd {} must be absolute", process.cwd().display());
-    }
+    validate_process(process)?;
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if !mount.destination().is_absolute() {
             bail!(
@@ -132,12 +126,6 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
         bail!("{field} is not supported yet");
@@ -155,6 +143,32 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         }
     }
     Ok(rootfs)
+}
+
+/// What skiff checks of a process and refuses in it: the config's, or one `exec` is
+/// given.
+pub fn validate_process(process: &Process) -> Result<()> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => bail!("process.args must name the program to run"),
+    }
+    if !process.cwd().is_absolute() {
+        bail!("process.cwd {} must be absolute", process.cwd().display());
+    }
+    lsm::validate_process(process)?;
+    // Settings skiff cannot honour yet are refused rather than silently ignored.
+    let unsupported = [
+        ("process.scheduler", process.scheduler().is_some()),
+        ("process.ioPriority", process.io_priority().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
+        bail!("{field} is not supported yet");
+    }
+    Ok(())
 }
 
 /// Every 1.x.y release of the runtime spec is compatible with 1.0's schema; anything else
