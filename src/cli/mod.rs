@@ -6,6 +6,8 @@ mod exec;
 mod foreground;
 mod kill;
 mod list;
+mod pause;
+mod resume;
 mod run;
 mod signals;
 mod spec;
@@ -68,6 +70,8 @@ enum Command {
     Kill(kill::Args),
     Exec(exec::Args),
     Delete(delete::Args),
+    Pause(pause::Args),
+    Resume(resume::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -111,6 +115,8 @@ pub fn main() -> Result<i32> {
         Command::Kill(args) => kill::run(&global, args).map(|()| 0),
         Command::Exec(args) => exec::run(&global, args),
         Command::Delete(args) => delete::run(&global, args).map(|()| 0),
+        Command::Pause(args) => pause::run(&global, args).map(|()| 0),
+        Command::Resume(args) => resume::run(&global, args).map(|()| 0),
     }
 }
 
