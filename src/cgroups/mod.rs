@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 mod entry;
 mod freeze;
 mod hierarchy;
+mod stats;
 mod v1;
 
 pub use entry::Entry;

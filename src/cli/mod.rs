@@ -2,11 +2,13 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod foreground;
 mod kill;
 mod list;
 mod pause;
+mod ps;
 mod resume;
 mod run;
 mod signals;
@@ -72,6 +74,8 @@ enum Command {
     Delete(delete::Args),
     Pause(pause::Args),
     Resume(resume::Args),
+    Ps(ps::Args),
+    Events(events::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -117,6 +121,8 @@ pub fn main() -> Result<i32> {
         Command::Delete(args) => delete::run(&global, args).map(|()| 0),
         Command::Pause(args) => pause::run(&global, args).map(|()| 0),
         Command::Resume(args) => resume::run(&global, args).map(|()| 0),
+        Command::Ps(args) => ps::run(&global, args).map(|()| 0),
+        Command::Events(args) => events::run(&global, args).map(|()| 0),
     }
 }
 

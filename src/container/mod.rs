@@ -3,11 +3,13 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 mod exec_user;
 pub mod kill;
 pub mod pause;
 mod pid_file;
+pub mod ps;
 pub mod start;
 pub mod state;
 pub mod store;
