@@ -15,6 +15,7 @@ mod signals;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -76,6 +77,7 @@ enum Command {
     Resume(resume::Args),
     Ps(ps::Args),
     Events(events::Args),
+    Update(update::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -123,6 +125,7 @@ pub fn main() -> Result<i32> {
         Command::Resume(args) => resume::run(&global, args).map(|()| 0),
         Command::Ps(args) => ps::run(&global, args).map(|()| 0),
         Command::Events(args) => events::run(&global, args).map(|()| 0),
+        Command::Update(args) => update::run(&global, args).map(|()| 0),
     }
 }
 

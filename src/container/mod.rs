@@ -13,6 +13,7 @@ pub mod ps;
 pub mod start;
 pub mod state;
 pub mod store;
+pub mod update;
 
 use std::path::Path;
 
