@@ -62,6 +62,19 @@ fn pause_stops_the_processes_and_resume_continues_them() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(count(&b), frozen_at, "the counter advanced while paused");
 
+    // The other cgroup commands work on a paused container.
+    let out = rt.exec(&["ps", "--format", "json", &id]);
+    out.assert_ok();
+    let init = c.state()["pid"].as_i64().unwrap();
+    assert!(
+        out.stdout.contains(&init.to_string()),
+        "ps while paused: {}",
+        out.stdout
+    );
+    rt.exec(&["events", "--stats", &id]).assert_ok();
+    rt.exec(&["update", "--pids-limit", "90", &id]).assert_ok();
+    assert_eq!(c.status(), "paused", "update thawed the container");
+
     // Wrong-state calls.
     rt.exec(&["pause", &id]).assert_error("already paused");
     // exec refuses a paused container unless told otherwise.
@@ -134,6 +147,39 @@ fn a_paused_container_can_be_force_deleted() {
     rt.exec(&["pause", &c.id]).assert_ok();
     assert_eq!(c.status(), "paused");
     c.delete(false).assert_error("paused");
+    c.delete(true).assert_ok();
+    c.assert_nothing_left();
+}
+
+#[test]
+fn a_state_naming_a_hierarchy_root_is_refused_by_every_cgroup_command() {
+    let rt = Runtime::new("pause-hostile");
+    let mut b = Bundle::new("pause-hostile");
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    c.start().assert_ok();
+    let state_file = rt.root.join(&c.id).join("state.json");
+    let original = fs::read_to_string(&state_file).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    for root in [
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup/freezer/a/../..",
+    ] {
+        state["cgroup"]["dirs"] = serde_json::json!([root]);
+        fs::write(&state_file, state.to_string()).unwrap();
+        for args in [
+            vec!["pause", c.id.as_str()],
+            vec!["ps", "--format", "json", &c.id],
+            vec!["events", "--stats", &c.id],
+            vec!["update", "--pids-limit", "5", &c.id],
+        ] {
+            rt.exec(&args).assert_error("refusing to touch it");
+        }
+    }
+    fs::write(&state_file, original).unwrap();
+    assert_eq!(c.status(), "running");
     c.delete(true).assert_ok();
     c.assert_nothing_left();
 }
