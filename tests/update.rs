@@ -239,6 +239,8 @@ fn bad_values_fail_by_name_and_change_nothing() {
             vec!["--memory", "64M", "--cpuset-cpus", "999"],
             "--cpuset-cpus",
         ),
+        // Memory plus swap below the memory limit: the kernel refuses it.
+        (vec!["--memory-swap", "1M"], "memory.memsw.limit_in_bytes"),
         (vec![], "nothing to update"),
     ] {
         let mut full = vec!["update"];
