@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::Command;
 
 const COMMANDS: &[&str] = &[
-    "spec", "create", "start", "run", "exec", "state", "list", "kill", "delete",
+    "spec", "create", "start", "run", "exec", "state", "list", "kill", "delete", "pause", "resume",
+    "ps", "events", "update",
 ];
 
 fn skiff() -> String {

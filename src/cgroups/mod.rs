@@ -14,7 +14,9 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources, Spec};
 use serde::{Deserialize, Serialize};
 
 mod entry;
+mod freeze;
 mod hierarchy;
+mod stats;
 mod v1;
 
 pub use entry::Entry;
@@ -352,6 +354,28 @@ impl Cgroup {
         hierarchy::remove_made(&self.record.made, &self.record.dirs)
             .context("removing the container's cgroup")
     }
+
+    /// `update`: writes new limits to a live container's cgroup through the same code
+    /// `create` uses. Device rules are never rewritten here (on v1 that would briefly
+    /// deny every device to running processes); `update` refuses changes to them.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let mut resources = resources.clone();
+        resources.set_devices(None);
+        self.apply(&resources)
+    }
+}
+
+/// Whether a recorded container's cgroup is frozen, read from its files without opening
+/// a manager: cheap enough for `state` and `list` to call for every container. An
+/// unreadable file counts as not frozen.
+pub fn record_is_frozen(record: &CgroupRecord) -> bool {
+    let cgroup = Cgroup {
+        record: record.clone(),
+        id: String::new(),
+        hierarchies: Vec::new(),
+        manager: std::cell::OnceCell::new(),
+    };
+    cgroup.is_frozen().unwrap_or(false)
 }
 
 /// The config's resources and its device rules. Devices from `linux.devices` are not

@@ -2,15 +2,20 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod foreground;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod signals;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 
@@ -68,6 +73,11 @@ enum Command {
     Kill(kill::Args),
     Exec(exec::Args),
     Delete(delete::Args),
+    Pause(pause::Args),
+    Resume(resume::Args),
+    Ps(ps::Args),
+    Events(events::Args),
+    Update(update::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -111,6 +121,11 @@ pub fn main() -> Result<i32> {
         Command::Kill(args) => kill::run(&global, args).map(|()| 0),
         Command::Exec(args) => exec::run(&global, args),
         Command::Delete(args) => delete::run(&global, args).map(|()| 0),
+        Command::Pause(args) => pause::run(&global, args).map(|()| 0),
+        Command::Resume(args) => resume::run(&global, args).map(|()| 0),
+        Command::Ps(args) => ps::run(&global, args).map(|()| 0),
+        Command::Events(args) => events::run(&global, args).map(|()| 0),
+        Command::Update(args) => update::run(&global, args).map(|()| 0),
     }
 }
 

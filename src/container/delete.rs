@@ -39,6 +39,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Status::Running if !force => {
             bail!("cannot delete container {id:?}: it is running (stop it first or use --force)")
         }
+        Status::Paused if !force => {
+            bail!("cannot delete container {id:?}: it is paused (stop it first or use --force)")
+        }
         Status::Creating => {
             bail!("cannot delete container {id:?}: it is still being created")
         }
@@ -51,6 +54,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // Also after a killed create, whose init may still be dying with its creator.
     if let Some(cgroup) = &cgroup {
         let _ = super::kill::signal_cgroup(cgroup, libc::SIGKILL);
+        // Frozen tasks do not die on v1 until thawed (nor can the cgroup be removed with
+        // them in it); thawed after the signal, they never run another instruction. Also
+        // when the init is gone but processes it left are still frozen.
+        if cgroup.is_frozen().unwrap_or(false) {
+            let _ = cgroup.thaw();
+        }
     }
     if super::state::process_is_alive(record.pid, record.pid_start_time) {
         let _ = crate::sys::send_signal(record.pid, libc::SIGKILL);

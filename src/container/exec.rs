@@ -102,7 +102,7 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     match status {
         Status::Stopped => bail!("container {id:?} is not running: it is stopped"),
         Status::Creating => bail!("container {id:?} is still being created"),
-        Status::Created | Status::Running => {}
+        Status::Created | Status::Running | Status::Paused => {}
     }
     let recorded_cgroup = record
         .cgroup

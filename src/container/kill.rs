@@ -18,14 +18,37 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
         let Some(recorded) = &record.cgroup else {
             return Ok(());
         };
-        return signal_cgroup(&Cgroup::from_record(recorded, &record.id)?, signal);
+        let cgroup = Cgroup::from_record(recorded, &record.id)?;
+        signal_cgroup(&cgroup, signal)?;
+        return thaw_after_kill(&cgroup, status, signal);
     }
     match status {
         Status::Stopped => bail!("container {id:?} is not running"),
         Status::Creating => bail!("container {id:?} is still being created"),
-        Status::Created | Status::Running => {}
+        Status::Created | Status::Running | Status::Paused => {}
     }
-    signal_init(&record, signal)
+    signal_init(&record, signal)?;
+    match &record.cgroup {
+        Some(recorded) if status == Status::Paused => {
+            thaw_after_kill(&Cgroup::from_record(recorded, &record.id)?, status, signal)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A v1 freezer holds even SIGKILL until the tasks thaw, so a paused container that was
+/// sent SIGKILL is thawed to let it die. Other signals wait for `resume`, and on cgroup2
+/// SIGKILL reaches frozen tasks, so the freeze is kept there.
+fn thaw_after_kill(cgroup: &Cgroup, status: Status, signal: i32) -> Result<()> {
+    if status != Status::Paused
+        || signal != libc::SIGKILL
+        || cgroup.record().driver != crate::cgroups::Driver::CgroupfsV1
+    {
+        return Ok(());
+    }
+    cgroup
+        .thaw()
+        .context("thawing the paused container so that SIGKILL can end it")
 }
 
 /// Signals the recorded init through a pidfd: once the descriptor is open and the start

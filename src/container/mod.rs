@@ -3,19 +3,24 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 mod exec_user;
 pub mod kill;
+pub mod pause;
 mod pid_file;
+pub mod ps;
 pub mod start;
 pub mod state;
 pub mod store;
+pub mod update;
 
 use std::path::Path;
 
 use state::{Record, Status};
 
-/// The live status of a recorded container. A record whose creator is still alive is
+/// The live status of a recorded container. A running init whose cgroup is frozen is
+/// `paused`. A record whose creator is still alive is
 /// `creating`; one whose creator died before finishing is what is left of a killed
 /// `create`, reported `stopped` so that `delete` removes it.
 pub fn status_of(root: &Path, record: &Record) -> Status {
@@ -31,6 +36,12 @@ pub fn status_of(root: &Path, record: &Record) -> Status {
     }
     if root.join(&record.id).join(store::EXEC_FIFO).exists() {
         Status::Created
+    } else if record
+        .cgroup
+        .as_ref()
+        .is_some_and(crate::cgroups::record_is_frozen)
+    {
+        Status::Paused
     } else {
         Status::Running
     }

@@ -14,6 +14,8 @@ pub enum Status {
     /// The init is set up and blocked, waiting for `start`.
     Created,
     Running,
+    /// The init is alive and the container's cgroup is frozen (`pause`).
+    Paused,
     Stopped,
 }
 
@@ -23,6 +25,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
