@@ -36,6 +36,7 @@ scenario("standard", "echo hello-from-container; exit 0")
 scenario("lifecycle", "cat /proc/self/cgroup")
 scenario("clone-into-cgroup", "cat /proc/self/cgroup")
 scenario("cgroupns", "cat /proc/self/cgroup", cgroupns=True)
+scenario("exec", "sleep 600")
 scenario(
     "memory",
     f"echo max=$(cat {CG}/memory.max); echo swap=$(cat {CG}/memory.swap.max)",

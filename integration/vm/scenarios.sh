@@ -118,6 +118,25 @@ timeout 30 "$RT" --root "$ROOT" delete -f c-$name >/dev/null 2>&1
 rmdir "$runner" 2>/dev/null
 no_cgroup_left $name
 
+# 3b. exec: the new process is cloned into the container's cgroup too (the same pids.max
+# of 1 on the runtime's own cgroup), and sees it at its first instruction.
+name=exec
+b=$(bundle $name)
+mkdir -p "$runner"
+echo 1 >"$runner/pids.max"
+if timeout 60 "$RT" --root "$ROOT" create --bundle "$b" c-$name >/tmp/out-$RTN-$name 2>&1 </dev/null &&
+    timeout 60 "$RT" --root "$ROOT" start c-$name >>/tmp/out-$RTN-$name 2>&1; then
+    timeout 60 sh -c "echo 0 >$runner/cgroup.procs && exec $RT --root $ROOT exec c-$name cat /proc/self/cgroup" \
+        >>/tmp/out-$RTN-$name 2>&1 </dev/null
+    status=$?
+    expect $name "0::/vmtest-$RTN-$name"
+else
+    fail $name "create or start failed"
+fi
+timeout 60 "$RT" --root "$ROOT" delete -f c-$name >>/tmp/out-$RTN-$name 2>&1 || fail "$name-delete" "delete -f failed"
+rmdir "$runner" 2>/dev/null
+no_cgroup_left $name
+
 # 4. A new cgroup namespace sees itself at /.
 run_container cgroupns
 expect cgroupns "0::/"
