@@ -14,13 +14,13 @@ template["process"]["terminal"] = False
 template["root"] = {"path": "/vm/rootfs", "readonly": True}
 
 
-def scenario(name, args, resources=None, cgroupns=False, mounts=(), mknod=False):
+def scenario(name, args, resources=None, cgroupns=False, mounts=(), mknod=False, nested=""):
     config = copy.deepcopy(template)
     if mknod:
         for kind in ("bounding", "effective", "permitted"):
             config["process"]["capabilities"][kind].append("CAP_MKNOD")
     config["process"]["args"] = ["sh", "-c", args]
-    config["linux"]["cgroupsPath"] = f"/vmtest-@RT@-{name}"
+    config["linux"]["cgroupsPath"] = f"/vmtest-@RT@-{name}{nested}"
     if resources:
         config["linux"].setdefault("resources", {}).update(resources)
     if cgroupns:
@@ -39,8 +39,9 @@ scenario("cgroupns", "cat /proc/self/cgroup", cgroupns=True)
 scenario("exec", "sleep 600")
 scenario(
     "memory",
-    f"echo max=$(cat {CG}/memory.max); echo swap=$(cat {CG}/memory.swap.max)",
-    {"memory": {"limit": 67108864, "swap": 100663296}},
+    f"echo max=$(cat {CG}/memory.max); echo swap=$(cat {CG}/memory.swap.max); "
+    f"echo high=$(cat {CG}/memory.high)",
+    {"memory": {"limit": 67108864, "swap": 100663296}, "unified": {"memory.high": "50331648"}},
     cgroupns=True,
 )
 scenario(
@@ -54,6 +55,8 @@ scenario(
     f"echo max=$(cat {CG}/cpu.max); echo weight=$(cat {CG}/cpu.weight)",
     {"cpu": {"quota": 50000, "period": 100000, "shares": 512}},
     cgroupns=True,
+    # Two levels the runtime makes, each needing the controllers enabled above it.
+    nested="/nested/leaf",
 )
 scenario(
     "io",

@@ -107,7 +107,7 @@ runc_failed=$(grep -c '^VMTEST FAIL runc ' "$log" || true)
 echo "vm: the VM stage took ${elapsed} s (console log: $log)"
 if [ "$runc_passed$runc_failed" != 00 ]; then
     echo "runc (reference): $runc_passed passed, $runc_failed failed" \
-        "(runc 1.1.5 fails clone-into-cgroup and exec by design: it forks in its own cgroup, then moves the process)"
+        "(runc 1.1.5 fails clone-into-cgroup and exec by design: it forks in its own cgroup, then moves the process; and it leaves the levels above a nested cgroup: all-cgroups-removed)"
 fi
 echo "$passed passed, $failed failed"
 if ! grep -q '^VMTEST DONE' "$log"; then

@@ -142,12 +142,14 @@ run_container cgroupns
 expect cgroupns "0::/"
 no_cgroup_left cgroupns
 
-# 5. memory.max and memory.swap.max (swap in the spec is memory + swap).
+# 5. memory.max and memory.swap.max (swap in the spec is memory + swap), and memory.high
+# from linux.resources.unified.
 run_container memory
-expect memory max=67108864 swap=33554432
+expect memory max=67108864 swap=33554432 high=50331648
 
 # 6. cpu.max from quota/period, cpu.weight from shares 512: skiff uses the quadratic
-# mapping of runc >= 1.3.2 (59); Debian's runc 1.1.5 has the older linear one (20).
+# mapping of runc >= 1.3.2 (59); Debian's runc 1.1.5 has the older linear one (20). The
+# cgroup is two levels below one the runtime makes.
 run_container cpu
 if [ "$RTN" = runc ]; then weight=20; else weight=59; fi
 expect cpu "max=50000 100000" "weight=$weight"
