@@ -209,6 +209,24 @@ else
     skip devices "the guest has no /dev/vcs to probe with"
 fi
 
+# 11. skiff refuses values the v2 files or the device program cannot take, naming the
+# field, and leaves no cgroup behind (runc's handling differs and is not checked).
+if [ "$RTN" = skiff ]; then
+    for pair in bad-weight:linux.resources.blockIO.weight bad-major:linux.resources.devices[1].major; do
+        name=${pair%%:*}
+        field=${pair#*:}
+        run_container "$name"
+        if [ "$status" = 0 ]; then
+            fail "$name" "ran instead of refusing $field"
+        elif ! grep -qF "$field" "/tmp/out-$RTN-$name"; then
+            fail "$name" "refused without naming $field: $(tr '\n' '|' <"/tmp/out-$RTN-$name")"
+        else
+            ok "$name"
+        fi
+        no_cgroup_left "$name"
+    done
+fi
+
 # Nothing of this runtime's is left in the cgroup tree.
 left=$(ls -d $CG/vmtest-$RTN-* 2>/dev/null | tr '\n' ' ')
 if [ -n "$left" ]; then fail all-cgroups-removed "left behind: $left"; else ok all-cgroups-removed; fi
