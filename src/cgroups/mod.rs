@@ -47,7 +47,8 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
 pub enum Driver {
     /// v1 controllers (and, on a hybrid host, the cgroup2 hierarchy), placed by skiff.
     CgroupfsV1,
-    /// A pure cgroup v2 host, directories made by skiff, limits by libcgroups.
+    /// A pure cgroup v2 host: directories, weights and the device program by skiff, the
+    /// other limits by libcgroups.
     CgroupfsV2,
     /// systemd's transient units, through libcgroups.
     Systemd,
@@ -244,7 +245,7 @@ impl Cgroup {
     }
 
     /// Moves `pid` into the container's cgroup in every hierarchy `entry` did not already
-    /// place it in; on v2 and systemd also applies the limits.
+    /// place it in; with systemd also applies the limits (elsewhere `prepare` did).
     pub fn enter(&self, pid: i32, spec: &Spec, entry: &Entry) -> Result<()> {
         match self.record.driver {
             // Placed by the clone or by itself, into a directory `prepare` finished.
@@ -403,7 +404,7 @@ fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)>
 /// Whether the container could create device nodes of its choosing: CAP_MKNOD in its
 /// bounding set, outside a user namespace (where mknod of devices is refused anyway).
 /// On cgroup v2 only an eBPF program can restrict which devices it may then open, and
-/// skiff does not load one yet.
+/// skiff loads one only for the cgroups it manages itself (not with systemd).
 fn can_make_devices(spec: &Spec) -> bool {
     let in_user_ns = spec
         .linux()
