@@ -3,6 +3,7 @@
 #   make demo     build skiff and run a busybox container that says who and where it is
 #   make test     fmt + clippy + cargo test + the demo, as CI does (.ci/run)
 #   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
+#   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
 #   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
 
 PREFIX ?= /usr/local
@@ -26,7 +27,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-.PHONY: build install demo test test-deps demo-deps bench clippy fmt clean
+.PHONY: build install demo test test-deps demo-deps test-vm bench clippy fmt clean
 
 build:
 	$(CARGO) build --release
@@ -119,6 +120,12 @@ test: test-deps
 	fi; \
 	if [ $$status != 0 ]; then echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all passed"
+
+# Boots Debian's kernel with cgroup_no_v1=all under qemu (TCG) and runs the cgroup v2
+# scenarios of integration/vm there; installs qemu-system-x86, cpio and busybox-static when
+# missing and caches the kernel in target/vm. About 2.5 minutes on 2 cores.
+test-vm: build
+	bash integration/vm/run.sh
 
 bench:
 	bash bench/bench.sh

@@ -9,8 +9,10 @@
 //!   The descriptors are opened by the parent, and the kernel checks a write to them
 //!   against the credentials they were opened with, so a process already in a new user
 //!   namespace can use them.
-//! - cgroup2 (the unified hierarchy of a hybrid host): clone3's CLONE_INTO_CGROUP makes
-//!   the process there, with no migration at all.
+//! - cgroup2 (a pure v2 host, or the unified hierarchy of a hybrid one): clone3's
+//!   CLONE_INTO_CGROUP makes the process there, with no migration at all. On v2 this also
+//!   means the init never runs outside its limits and device program, and never sees its
+//!   cgroup before it exists (it bind-mounts it for its /sys/fs/cgroup).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};

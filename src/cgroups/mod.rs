@@ -18,6 +18,8 @@ mod freeze;
 mod hierarchy;
 mod stats;
 mod v1;
+mod v2;
+mod v2_devices;
 
 pub use entry::Entry;
 use hierarchy::Hierarchy;
@@ -47,7 +49,8 @@ pub fn path_for(spec: &Spec, id: &str, systemd: bool) -> PathBuf {
 pub enum Driver {
     /// v1 controllers (and, on a hybrid host, the cgroup2 hierarchy), placed by skiff.
     CgroupfsV1,
-    /// A pure cgroup v2 host, directories made by skiff, limits by libcgroups.
+    /// A pure cgroup v2 host: directories, weights and the device program by skiff, the
+    /// other limits by libcgroups.
     CgroupfsV2,
     /// systemd's transient units, through libcgroups.
     Systemd,
@@ -143,12 +146,12 @@ impl Cgroup {
     }
 
     /// Refuses what the container cannot safely use: a cgroup that already holds
-    /// processes or is frozen, and on v2 device rules skiff cannot enforce there.
+    /// processes or is frozen; with systemd on v2, device rules skiff cannot enforce there.
     pub fn check_usable(&self, spec: &Spec) -> Result<()> {
-        if self.record.driver == Driver::CgroupfsV2 && can_make_devices(spec) {
+        if self.record.driver == Driver::Systemd && is_unified() && can_make_devices(spec) {
             bail!(
                 "process.capabilities.bounding has CAP_MKNOD, but skiff cannot enforce \
-                 linux.resources.devices on cgroup v2 yet: drop CAP_MKNOD"
+                 linux.resources.devices with --systemd-cgroup on cgroup v2: drop CAP_MKNOD"
             );
         }
         hierarchy::check_usable(&self.hierarchies)
@@ -171,13 +174,40 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Everything that can be done before the init exists. On v1: the device rules and the
-    /// limits, all written while the cgroup is still empty, so the init never sees a
-    /// half-written device list. Elsewhere limits follow joining.
+    /// Everything that can be done before the init exists: the device rules and the
+    /// limits, all in place while the cgroup is still empty, so the init never runs with a
+    /// half-written device list or without its limits. With systemd limits follow joining.
     pub fn prepare(&self, spec: &Spec) -> Result<()> {
-        if self.record.driver != Driver::CgroupfsV1 {
-            return Ok(());
+        match self.record.driver {
+            Driver::CgroupfsV1 => self.prepare_v1(spec),
+            Driver::CgroupfsV2 => self.prepare_v2(spec),
+            Driver::Systemd => Ok(()),
         }
+    }
+
+    /// On v2 the init is cloned straight into its directory (see `entry`), so the
+    /// directory is finished first: controllers enabled above it, limits written, and
+    /// the device program attached.
+    fn prepare_v2(&self, spec: &Spec) -> Result<()> {
+        let [unified] = self.hierarchies.as_slice() else {
+            bail!(
+                "a pure cgroup v2 host has exactly one hierarchy, found {}",
+                self.hierarchies.len()
+            );
+        };
+        v2::enable_controllers(&unified.mount_point, &unified.dir)?;
+        let (mut resources, rules) = resources_of(spec)?;
+        let weights = v2::Weights::take(&mut resources);
+        weights.check()?;
+        resources.set_devices(None);
+        if has_limits(&resources) {
+            self.apply(&resources)?;
+        }
+        weights.write(&unified.dir)?;
+        v2_devices::apply(&unified.dir, &rules)
+    }
+
+    fn prepare_v1(&self, spec: &Spec) -> Result<()> {
         for hierarchy in self.hierarchies.iter().filter(|h| h.has("cpuset")) {
             v1::inherit_cpuset(&hierarchy.dir)?;
         }
@@ -195,8 +225,8 @@ impl Cgroup {
     }
 
     /// The descriptors through which a process about to be cloned enters the container's
-    /// cgroup itself (see `Entry`): on a v1 or hybrid host, once the directories exist.
-    /// Elsewhere empty, and `enter` moves the process.
+    /// cgroup itself (see `Entry`), once the directories exist: on v1 its `tasks` files,
+    /// on cgroup2 the directory to clone it into. With systemd empty, and `enter` moves it.
     pub fn entry(&self) -> Result<Entry> {
         match self.record.driver {
             // A cgroup read back from a record knows only its directories; a v1 one has
@@ -207,16 +237,21 @@ impl Cgroup {
                     .iter()
                     .map(|dir| (dir.as_path(), !dir.join("tasks").exists())),
             ),
-            Driver::CgroupfsV1 => Entry::open(&self.hierarchies),
-            Driver::CgroupfsV2 | Driver::Systemd => Ok(Entry::default()),
+            // On v2 the only directory is the cgroup2 one.
+            Driver::CgroupfsV2 if self.hierarchies.is_empty() => {
+                Entry::open_dirs(self.record.dirs.iter().map(|dir| (dir.as_path(), true)))
+            }
+            Driver::CgroupfsV1 | Driver::CgroupfsV2 => Entry::open(&self.hierarchies),
+            Driver::Systemd => Ok(Entry::default()),
         }
     }
 
     /// Moves `pid` into the container's cgroup in every hierarchy `entry` did not already
-    /// place it in; on v2 and systemd also applies the limits.
+    /// place it in; with systemd also applies the limits (elsewhere `prepare` did).
     pub fn enter(&self, pid: i32, spec: &Spec, entry: &Entry) -> Result<()> {
         match self.record.driver {
-            Driver::CgroupfsV1 if entry.is_complete() => Ok(()),
+            // Placed by the clone or by itself, into a directory `prepare` finished.
+            Driver::CgroupfsV1 | Driver::CgroupfsV2 if entry.is_complete() => Ok(()),
             Driver::CgroupfsV1 => {
                 for hierarchy in &self.hierarchies {
                     hierarchy::join(&hierarchy.dir, pid)
@@ -238,7 +273,7 @@ impl Cgroup {
     /// Moves `pid` into the container's cgroup in every hierarchy the record names, without
     /// touching its limits: how an `exec` process joins a container that is already set up.
     pub fn add_process(&self, pid: i32, entry: &Entry) -> Result<()> {
-        if self.record.driver == Driver::CgroupfsV1 && entry.is_complete() {
+        if self.record.driver != Driver::Systemd && entry.is_complete() {
             return Ok(());
         }
         if self.record.driver == Driver::Systemd {
@@ -393,7 +428,7 @@ fn resources_of(spec: &Spec) -> Result<(LinuxResources, Vec<LinuxDeviceCgroup>)>
 /// Whether the container could create device nodes of its choosing: CAP_MKNOD in its
 /// bounding set, outside a user namespace (where mknod of devices is refused anyway).
 /// On cgroup v2 only an eBPF program can restrict which devices it may then open, and
-/// skiff does not load one yet.
+/// skiff loads one only for the cgroups it manages itself (not with systemd).
 fn can_make_devices(spec: &Spec) -> bool {
     let in_user_ns = spec
         .linux()

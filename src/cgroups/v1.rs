@@ -8,7 +8,7 @@ use oci_spec::runtime::LinuxDeviceCgroup;
 
 /// The device rules every container gets after its own: mknod of anything, and the nodes
 /// skiff creates in /dev plus the pty devices and tun.
-const DEFAULT_ALLOWED: &[&str] = &[
+pub(super) const DEFAULT_ALLOWED: &[&str] = &[
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+pub mod bpf;
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
