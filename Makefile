@@ -38,7 +38,7 @@ install: build
 	install -m 0644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 # Installs Debian packages ($(1): "package:file-or-command ...") that are missing, running
-# `apt-get update` once first. busybox must be the static build (the rootfs has no libc).
+# `apt-get update` once first (waiting for another apt's lock rather than failing). busybox must be the static build (the rootfs has no libc).
 define apt_ensure
 	missing=(); \
 	for pair in $(1); do \
@@ -51,8 +51,8 @@ define apt_ensure
 	done; \
 	if [ $${#missing[@]} -gt 0 ]; then \
 	  echo "installing $${missing[*]}"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -q; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$${missing[@]}"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q; \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$${missing[@]}"; \
 	fi
 endef
 
