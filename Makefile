@@ -3,6 +3,8 @@
 #   make demo     build skiff and run a busybox container that says who and where it is
 #   make test     fmt + clippy + cargo test + the demo, as CI does (.ci/run)
 #   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
+#   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
+#                 (bench/scale.sh, writes bench/SCALE.md)
 #   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
 
 PREFIX ?= /usr/local
@@ -26,7 +28,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-.PHONY: build install demo test test-deps demo-deps bench clippy fmt clean
+.PHONY: build install demo test test-deps demo-deps bench bench-scale clippy fmt clean
 
 build:
 	$(CARGO) build --release
@@ -120,6 +122,9 @@ test: test-deps
 
 bench:
 	bash bench/bench.sh
+
+bench-scale:
+	bash bench/scale.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
