@@ -4,6 +4,8 @@
 #   make test     fmt + clippy + cargo test + the demo, as CI does (.ci/run)
 #   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
 #   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
+#   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
+#                 (bench/scale.sh, writes bench/SCALE.md)
 #   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
 
 PREFIX ?= /usr/local
@@ -27,7 +29,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-.PHONY: build install demo test test-deps demo-deps test-vm bench clippy fmt clean
+.PHONY: build install demo test test-deps demo-deps test-vm bench bench-scale clippy fmt clean
 
 build:
 	$(CARGO) build --release
@@ -129,6 +131,9 @@ test-vm: build
 
 bench:
 	bash bench/bench.sh
+
+bench-scale:
+	bash bench/scale.sh
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings

@@ -163,10 +163,17 @@ impl Cgroup {
         self.record.made = hierarchy::missing_dirs(&self.hierarchies);
     }
 
-    /// Makes the planned directories. On failure the record keeps only those made.
+    /// Makes the planned directories. On failure the record keeps only those made. A
+    /// missing intermediate level that appears meanwhile was made by a create of another
+    /// container below the same new parent (parallel starts): it is used, not refused;
+    /// its removal stays as before (only when empty). The container's own directory
+    /// appearing meanwhile is still refused.
     pub fn make(&mut self) -> Result<()> {
         for (index, dir) in self.record.made.iter().enumerate() {
             if let Err(error) = hierarchy::make(std::slice::from_ref(dir)) {
+                if !self.record.dirs.contains(dir) && dir.is_dir() {
+                    continue;
+                }
                 self.record.made.truncate(index);
                 return Err(error);
             }

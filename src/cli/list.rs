@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 
 use anyhow::Result;
@@ -23,23 +24,32 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: Args) -> Result<()> {
+    let ids = store::list_ids(&global.root)?;
+    if args.quiet {
+        // One write for the whole list: stdout is line-buffered, a line each would be a
+        // write(2) per container.
+        let mut text = String::new();
+        for id in ids {
+            // A container deleted while listing is simply not listed.
+            if let Ok(record) = store::load(&global.root, &id) {
+                text.push_str(&record.id);
+                text.push('\n');
+            }
+        }
+        print!("{text}");
+        return Ok(());
+    }
+    let mut owners = Owners::default();
     let mut rows = Vec::new();
-    for id in store::list_ids(&global.root)? {
-        // A container deleted while listing is simply not listed.
+    for id in ids {
         let Ok(record) = store::load(&global.root, &id) else {
             continue;
         };
         let status = container::status_of(&global.root, &record);
         let owner = std::fs::metadata(global.root.join(&id))
-            .map(|m| user_name(m.uid()))
+            .map(|m| owners.name(m.uid()))
             .unwrap_or_default();
         rows.push((record, status, owner));
-    }
-    if args.quiet {
-        for (record, _, _) in &rows {
-            println!("{}", record.id);
-        }
-        return Ok(());
     }
     match args.format {
         ListFormat::Json => {
@@ -105,11 +115,27 @@ fn align_columns(lines: &[Vec<String>]) -> String {
     text
 }
 
-/// The name /etc/passwd gives `uid`, or the number. Read directly: skiff is linked
-/// statically, where glibc's getpwuid would need to load NSS modules at run time.
-fn user_name(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd_name(&passwd, uid).unwrap_or_else(|| uid.to_string())
+/// The names /etc/passwd gives owners' UIDs, or the numbers; the file is read once per
+/// listing, not once per container. Read directly: skiff is linked statically, where
+/// glibc's getpwuid would need to load NSS modules at run time.
+#[derive(Default)]
+struct Owners {
+    passwd: Option<String>,
+    names: HashMap<u32, String>,
+}
+
+impl Owners {
+    fn name(&mut self, uid: u32) -> String {
+        if let Some(name) = self.names.get(&uid) {
+            return name.clone();
+        }
+        let passwd = self
+            .passwd
+            .get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+        let name = passwd_name(passwd, uid).unwrap_or_else(|| uid.to_string());
+        self.names.insert(uid, name.clone());
+        name
+    }
 }
 
 fn passwd_name(passwd: &str, uid: u32) -> Option<String> {

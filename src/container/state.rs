@@ -116,18 +116,35 @@ pub fn process_is_alive(pid: i32, start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    match procfs::process::Process::new(pid).and_then(|p| p.stat()) {
-        Ok(stat) => stat.starttime == start_time && stat.state != 'Z' && stat.state != 'X',
-        Err(_) => false,
+    match read_stat(pid) {
+        Some((state, started)) => started == start_time && state != 'Z' && state != 'X',
+        None => false,
     }
 }
 
 pub fn start_time_of(pid: i32) -> anyhow::Result<u64> {
     use anyhow::Context;
-    let stat = procfs::process::Process::new(pid)
-        .and_then(|p| p.stat())
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    Ok(stat.starttime)
+    read_stat(pid)
+        .map(|(_, started)| started)
+        .with_context(|| format!("reading /proc/{pid}/stat"))
+}
+
+/// The state and start time in `/proc/<pid>/stat`: one open and read, as `list` does it for
+/// every container (a general /proc parser costs twice the system calls).
+fn read_stat(pid: i32) -> Option<(char, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Field 3 (state) and field 22 (starttime) of a stat line. The command name, field 2, is
+/// in parentheses and may itself hold spaces and parentheses: fields are counted after
+/// the last `)`.
+fn parse_stat(text: &str) -> Option<(char, u64)> {
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some((state, started))
 }
 
 /// RFC 3339 UTC with nanoseconds, as runc writes `created`.
@@ -180,6 +197,22 @@ mod tests {
             format_rfc3339(951_782_400, 1),
             "2000-02-29T00:00:00.000000001Z"
         );
+    }
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let tail = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 20 21";
+        assert_eq!(
+            parse_stat(&format!("77 (sleep) {tail}\n")),
+            Some(('S', 4242))
+        );
+        // A command name with spaces and parentheses, as a container's process may pick.
+        assert_eq!(
+            parse_stat(&format!("77 (a) Z 9 (b) {tail}")),
+            Some(('S', 4242))
+        );
+        assert_eq!(parse_stat("77 (short) S 1 2"), None);
+        assert_eq!(parse_stat(""), None);
     }
 
     #[test]

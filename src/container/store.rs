@@ -33,9 +33,12 @@ pub fn validate_id(id: &str) -> Result<()> {
 /// How long a command waits for another command on the same container to finish.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Prefix of the directories `create` fills before publishing them under the container's
-/// ID. IDs cannot start with a dot, so these never look like containers.
-const CREATING_PREFIX: &str = ".creating-";
+/// Where `create` fills a container's directory before publishing it under its ID: one
+/// directory per creating process, `<root>/.creating/<pid>`. IDs cannot start with a dot,
+/// so this never looks like a container; and sweeping what dead creators left reads only
+/// the creates in flight, not every container in the root. It exists only while a create
+/// is at work (or one died): each create removes it again when it is empty.
+const CREATING_DIR: &str = ".creating";
 
 /// An open, locked container directory. The lock is released when this is dropped.
 pub struct ContainerDir {
@@ -55,17 +58,15 @@ impl ContainerDir {
             .mode(0o711)
             .create(root)
             .with_context(|| format!("creating state root {}", root.display()))?;
-        let temp = root.join(format!("{CREATING_PREFIX}{}", std::process::id()));
-        // Only a dead process with this same PID can have left one.
-        if temp.exists() {
-            std::fs::remove_dir_all(&temp)
-                .with_context(|| format!("removing the leftover {}", temp.display()))?;
-        }
-        std::fs::DirBuilder::new()
-            .mode(0o711)
-            .create(&temp)
-            .with_context(|| format!("creating {}", temp.display()))?;
-        let mut dir = Self::lock(temp.clone())?;
+        let temp = make_creating_dir(root)?;
+        let mut dir = match Self::lock(temp.clone()) {
+            Ok(dir) => dir,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&temp);
+                remove_creating_dir_if_empty(root);
+                return Err(error);
+            }
+        };
         let published = dir.save(record).and_then(|()| {
             let path = root.join(id);
             match nix::fcntl::renameat2(
@@ -80,7 +81,7 @@ impl ContainerDir {
                 Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
             }
         });
-        match published {
+        let result = match published {
             Ok(path) => {
                 dir.path = path;
                 Ok(dir)
@@ -89,7 +90,9 @@ impl ContainerDir {
                 let _ = std::fs::remove_dir_all(&temp);
                 Err(error)
             }
-        }
+        };
+        remove_creating_dir_if_empty(root);
+        result
     }
 
     /// Opens and locks an existing container's directory.
@@ -233,26 +236,58 @@ impl ContainerDir {
     }
 }
 
+/// Makes this process' `<root>/.creating/<pid>`, and `.creating` if need be.
+fn make_creating_dir(root: &Path) -> Result<PathBuf> {
+    let creating = root.join(CREATING_DIR);
+    let temp = creating.join(std::process::id().to_string());
+    // Only a dead process with this same PID can have left one.
+    if temp.exists() {
+        std::fs::remove_dir_all(&temp)
+            .with_context(|| format!("removing the leftover {}", temp.display()))?;
+    }
+    // Another command may remove `.creating` (empty) between the two mkdirs: then again.
+    let mut attempts = 0;
+    loop {
+        match std::fs::DirBuilder::new().mode(0o711).create(&creating) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("creating {}", creating.display())),
+        }
+        match std::fs::DirBuilder::new().mode(0o711).create(&temp) {
+            Ok(()) => return Ok(temp),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 100 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", temp.display())),
+        }
+    }
+}
+
+/// Removes `<root>/.creating` unless another create is using it (then it is not empty).
+fn remove_creating_dir_if_empty(root: &Path) {
+    let _ = std::fs::remove_dir(root.join(CREATING_DIR));
+}
+
 /// Removes the temporary directories of `create`s that died before publishing them: they
-/// hold nothing but a record of nothing made yet.
+/// hold nothing but a record of nothing made yet. Reads `<root>/.creating` only, which
+/// holds the creates in flight (usually none: then it does not exist), so the cost does
+/// not grow with the number of containers.
 pub fn remove_abandoned(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
+    let Ok(entries) = std::fs::read_dir(root.join(CREATING_DIR)) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(CREATING_PREFIX))
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
+        let Some(pid) = name.to_str().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        let alive =
+            pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
         if !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+    remove_creating_dir_if_empty(root);
 }
 
 /// Reads a container's record without taking its lock: the file is replaced atomically, so a
@@ -278,7 +313,10 @@ pub fn load_config(root: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Every container ID with a state file under `root`, sorted.
+/// The entries under `root` whose names are valid container IDs, sorted. Not every one is
+/// a container: the caller loads each, and one without a state file (a delete cut short,
+/// or a stray file) fails to load. Checking for the state file here as well would cost a
+/// `stat` per container on top of the read that follows.
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
@@ -287,7 +325,6 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>> {
     };
     let mut ids: Vec<String> = entries
         .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.path().join(STATE_FILE).exists())
         .filter_map(|entry| entry.file_name().into_string().ok())
         .filter(|name| validate_id(name).is_ok())
         .collect();
@@ -372,13 +409,35 @@ mod tests {
     #[test]
     fn temporary_directories_of_dead_creators_are_removed() {
         let root = scratch_root("abandoned");
-        let dead = root.join(format!("{CREATING_PREFIX}{}", i32::MAX));
-        let alive = root.join(format!("{CREATING_PREFIX}{}", std::process::id()));
+        let creating = root.join(CREATING_DIR);
+        let dead = creating.join(i32::MAX.to_string());
+        let alive = creating.join(std::process::id().to_string());
         std::fs::create_dir_all(&dead).unwrap();
         std::fs::create_dir_all(&alive).unwrap();
         remove_abandoned(&root);
         assert!(!dead.exists());
         assert!(alive.exists());
+        // The last one gone, `.creating` goes too: the root is left as it was.
+        std::fs::remove_dir_all(&alive).unwrap();
+        remove_abandoned(&root);
+        assert!(!creating.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_create_leaves_no_creating_dir_behind() {
+        let root = scratch_root("no-creating-left");
+        // Also after a failed one (the ID is taken).
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
+        assert!(!root.join(CREATING_DIR).exists());
+        // A create does not remove another create's directory in flight.
+        let other = root.join(CREATING_DIR).join("1");
+        std::fs::create_dir_all(&other).unwrap();
+        let b = ContainerDir::create(&root, "b", &record("b")).unwrap();
+        assert!(other.exists());
+        b.remove().unwrap();
+        dir.remove().unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
