@@ -310,3 +310,38 @@ fn an_init_in_a_new_user_namespace_is_in_its_cgroup_everywhere() {
     c.delete(true).assert_ok();
     c.assert_nothing_left();
 }
+
+/// A v1 hierarchy with no controller but a name (`name=systemd` here) is joined like the
+/// others, as runc joins it, and the container's directory there is removed with the rest.
+#[test]
+fn named_v1_hierarchies_are_joined_and_cleaned() {
+    let named = Path::new("/sys/fs/cgroup/systemd");
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        mountinfo
+            .lines()
+            .any(|l| l.contains(" /sys/fs/cgroup/systemd ") && l.contains("name=systemd")),
+        "this test needs the host's name=systemd hierarchy at {}",
+        named.display()
+    );
+    let rt = Runtime::new("cg-named");
+    let mut b = Bundle::new("cg-named");
+    b.sh("grep name=systemd /proc/self/cgroup; ls /sys/fs/cgroup");
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.ends_with(&format!(":name=systemd:{}", b.cgroup))),
+        "the container is not in its own name=systemd cgroup: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.lines().any(|l| l == "systemd"),
+        "the container's /sys/fs/cgroup has no systemd view: {}",
+        out.stdout
+    );
+    assert!(!named.join(b.cgroup.trim_start_matches('/')).exists());
+    c.assert_nothing_left();
+}

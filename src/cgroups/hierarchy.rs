@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-/// The controllers libcgroups manages on v1; v1 hierarchies with none of them
-/// (name=systemd) are left alone, as libcgroups does.
+/// The controllers libcgroups manages on v1. A v1 hierarchy with none of them but a name
+/// (`name=systemd`) is joined too, as runc joins it: tools that find a process's unit or
+/// container through that hierarchy must see the container in its own cgroup there, not
+/// in the host's.
 const CONTROLLERS: &[&str] = &[
     "cpu",
     "cpuacct",
@@ -89,13 +91,16 @@ fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
         }
         let entry = match fstype {
             "cgroup" => {
-                let controllers: Vec<String> = super_options
+                let mut controllers: Vec<String> = super_options
                     .split(',')
                     .filter(|o| CONTROLLERS.contains(o))
                     .map(str::to_string)
                     .collect();
                 if controllers.is_empty() {
-                    continue;
+                    match super_options.split(',').find(|o| o.starts_with("name=")) {
+                        Some(name) => controllers.push(name.to_string()),
+                        None => continue,
+                    }
                 }
                 (mount_point, controllers, false)
             }
