@@ -101,3 +101,22 @@ scenario(
     {"devices": [{"allow": False, "access": "rwm"},
                  {"allow": True, "type": "c", "major": 8589934592, "minor": 1, "access": "r"}]},
 )
+# Commands on a running container: pause/resume, update, events.
+scenario("pause", "sleep 600")
+scenario("update", "sleep 600", {"memory": {"limit": 67108864}, "pids": {"limit": 100}})
+scenario("events", "sleep 600", {"memory": {"limit": 67108864}, "pids": {"limit": 100}})
+# The shell survives the OOM kill of the pipeline (tail keeps all of a newline-free input).
+scenario(
+    "oom",
+    "sleep 2; head -c 200m /dev/zero | tail; sleep 600",
+    {"memory": {"limit": 16777216, "swap": 16777216}},
+)
+# kill --all and delete --force reach a process that left the init's tree: without a pid
+# namespace the orphaned sleep goes to the guest's init, not the container's.
+config = copy.deepcopy(template)
+config["process"]["args"] = ["sh", "-c", "(sleep 601 &); exec sleep 600"]
+config["linux"]["cgroupsPath"] = "/vmtest-@RT@-kill-all"
+config["linux"]["namespaces"] = [n for n in config["linux"]["namespaces"] if n["type"] != "pid"]
+os.makedirs(os.path.join(out, "kill-all"), exist_ok=True)
+with open(os.path.join(out, "kill-all", "config.json"), "w") as f:
+    json.dump(config, f, indent=2)

@@ -227,6 +227,118 @@ if [ "$RTN" = skiff ]; then
     done
 fi
 
+# start_detached NAME: create + start of the scenario's container; 0 if both worked.
+start_detached() {
+    timeout 60 "$RT" --root "$ROOT" create --bundle "$(bundle "$1")" "c-$1" >"/tmp/out-$RTN-$1" 2>&1 </dev/null &&
+        timeout 60 "$RT" --root "$ROOT" start "c-$1" >>"/tmp/out-$RTN-$1" 2>&1
+}
+
+# finish NAME: delete --force of the scenario's container, then the cgroup check.
+finish() {
+    timeout 60 "$RT" --root "$ROOT" delete -f "c-$1" >>"/tmp/out-$RTN-$1" 2>&1 || fail "$1-delete" "delete -f failed"
+    no_cgroup_left "$1"
+}
+
+status_is() {
+    "$RT" --root "$ROOT" state "$1" 2>/dev/null | grep -q "\"status\": *\"$2\""
+}
+
+# 12. pause / resume through cgroup.freeze: frozen in cgroup.events, reported by state.
+name=pause
+if start_detached $name; then
+    dir=$CG/vmtest-$RTN-$name
+    if ! timeout 30 "$RT" --root "$ROOT" pause c-$name >>/tmp/out-$RTN-$name 2>&1; then
+        fail $name "pause failed"
+    elif ! grep -qx 'frozen 1' $dir/cgroup.events || ! status_is c-$name paused; then
+        fail $name "after pause: $(grep frozen $dir/cgroup.events), state $("$RT" --root "$ROOT" state c-$name | grep status)"
+    elif ! timeout 30 "$RT" --root "$ROOT" resume c-$name >>/tmp/out-$RTN-$name 2>&1; then
+        fail $name "resume failed"
+    elif ! grep -qx 'frozen 0' $dir/cgroup.events || ! status_is c-$name running; then
+        fail $name "after resume: $(grep frozen $dir/cgroup.events), state $("$RT" --root "$ROOT" state c-$name | grep status)"
+    else
+        ok $name
+    fi
+else
+    fail $name "create or start failed"
+fi
+finish $name
+
+# 13. update of a running container: flags and a LinuxResources JSON on stdin.
+name=update
+if start_detached $name; then
+    dir=$CG/vmtest-$RTN-$name
+    timeout 30 "$RT" --root "$ROOT" update --memory 48M --pids-limit 20 --cpu-quota 20000 \
+        --cpu-period 100000 c-$name >>/tmp/out-$RTN-$name 2>&1 || fail $name-flags "update failed"
+    got="$(cat $dir/memory.max) $(cat $dir/pids.max) $(cat $dir/cpu.max)"
+    if [ "$got" = "50331648 20 20000 100000" ]; then ok $name-flags; else fail $name-flags "memory.max pids.max cpu.max: $got"; fi
+    echo '{"pids": {"limit": 30}, "memory": {"limit": 33554432}}' |
+        timeout 30 "$RT" --root "$ROOT" update -r - c-$name >>/tmp/out-$RTN-$name 2>&1 || fail $name-json "update -r - failed"
+    got="$(cat $dir/memory.max) $(cat $dir/pids.max)"
+    if [ "$got" = "33554432 30" ]; then ok $name-json; else fail $name-json "memory.max pids.max: $got"; fi
+else
+    fail $name "create or start failed"
+fi
+finish $name
+
+# 14. events --stats: one stats event with the v2 files' memory and pids figures.
+name=events
+if start_detached $name; then
+    timeout 30 "$RT" --root "$ROOT" events --stats c-$name >/tmp/events-$RTN 2>>/tmp/out-$RTN-$name
+    if grep -q '"type": *"stats"' /tmp/events-$RTN && grep -q '"pids": *{ *"current": *[1-9]' /tmp/events-$RTN &&
+        grep -q '"limit": *100' /tmp/events-$RTN && grep -q '"usage": *{[^}]*"limit": *67108864' /tmp/events-$RTN; then
+        ok $name
+    else
+        fail $name "$(head -c 600 /tmp/events-$RTN)"
+    fi
+else
+    fail $name "create or start failed"
+fi
+finish $name
+
+# 15. An OOM kill inside the container's memory.max is reported as an oom event.
+name=oom
+if start_detached $name; then
+    timeout 20 "$RT" --root "$ROOT" events --interval 30s c-$name >/tmp/events-$RTN 2>>/tmp/out-$RTN-$name &
+    watcher=$!
+    i=0
+    while [ $i -lt 75 ] && ! grep -q '"type": *"oom"' /tmp/events-$RTN; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    kill $watcher 2>/dev/null
+    wait $watcher 2>/dev/null
+    kills=$(sed -n 's/^oom_kill //p' $CG/vmtest-$RTN-$name/memory.events)
+    if grep -q '"type": *"oom"' /tmp/events-$RTN; then
+        ok $name
+    else
+        fail $name "no oom event (memory.events oom_kill ${kills:-?}): $(head -c 300 /tmp/events-$RTN)"
+    fi
+else
+    fail $name "create or start failed"
+fi
+finish $name
+
+# 16. kill --all reaches a process that left the init's tree (no pid namespace), and
+# delete --force removes the emptied cgroup.
+name=kill-all
+if start_detached $name; then
+    dir=$CG/vmtest-$RTN-$name
+    i=0
+    while [ $i -lt 50 ] && [ "$(wc -l <$dir/cgroup.procs)" -lt 2 ]; do sleep 0.1; i=$((i + 1)); done
+    before=$(wc -l <$dir/cgroup.procs)
+    timeout 30 "$RT" --root "$ROOT" kill --all c-$name KILL >>/tmp/out-$RTN-$name 2>&1 || fail $name "kill --all failed"
+    i=0
+    while [ $i -lt 50 ] && [ -s $dir/cgroup.procs ]; do sleep 0.1; i=$((i + 1)); done
+    if [ "$before" -ge 2 ] && [ ! -s $dir/cgroup.procs ]; then
+        ok $name
+    else
+        fail $name "$before processes before, left after kill --all: $(tr '\n' ' ' <$dir/cgroup.procs)"
+    fi
+else
+    fail $name "create or start failed"
+fi
+finish $name
+
 # Nothing of this runtime's is left in the cgroup tree.
 left=$(ls -d $CG/vmtest-$RTN-* 2>/dev/null | tr '\n' ' ')
 if [ -n "$left" ]; then fail all-cgroups-removed "left behind: $left"; else ok all-cgroups-removed; fi
