@@ -1,7 +1,7 @@
 # skiff: build, install, demo, test and benchmark. GNU make; run as root on Debian.
 #
 #   make demo     build skiff and run a busybox container that says who and where it is
-#   make test     fmt + clippy + cargo test + the demo, as CI does (.ci/run)
+#   make test     fmt + clippy + cargo test + the demo + the cgroup v2 VM, as CI does (.ci/run)
 #   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
 #   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
 #   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
@@ -114,6 +114,7 @@ test: test-deps
 	@status=0; \
 	echo "$(CARGO) test"; $(CARGO) test || status=1; \
 	echo "make demo"; $(SUBMAKE) demo || status=1; \
+	echo "make test-vm"; $(SUBMAKE) test-vm || status=1; \
 	owner=$$(stat -c %U:%G /dev/null); \
 	if [ "$$owner" != root:root ]; then \
 	  echo "FAIL: /dev/null is owned by $$owner, not root:root"; status=1; \
@@ -125,7 +126,7 @@ test: test-deps
 
 # Boots Debian's kernel with cgroup_no_v1=all under qemu (TCG) and runs the cgroup v2
 # scenarios of integration/vm there; installs qemu-system-x86, cpio and busybox-static when
-# missing and caches the kernel in target/vm. About 2.5 minutes on 2 cores.
+# missing and caches the kernel in target/vm. About 2 minutes on 2 cores; part of `make test`.
 test-vm: build
 	bash integration/vm/run.sh
 

@@ -345,3 +345,21 @@ fn named_v1_hierarchies_are_joined_and_cleaned() {
     assert!(!named.join(b.cgroup.trim_start_matches('/')).exists());
     c.assert_nothing_left();
 }
+
+/// No systemd runs on these machines, so `--systemd-cgroup` cannot place a container: it is
+/// refused by name before anything is made, rather than quietly falling back to cgroupfs.
+#[test]
+fn systemd_driver_without_systemd_is_refused() {
+    assert!(
+        !Path::new("/run/systemd/system").exists(),
+        "this test needs a host without systemd running"
+    );
+    let rt = Runtime::new("cg-systemd");
+    let b = Bundle::new("cg-systemd");
+    let c = rt.container(&b);
+    for command in ["create", "run"] {
+        rt.exec(&["--systemd-cgroup", command, "--bundle", b.dir_str(), &c.id])
+            .assert_error("--systemd-cgroup: systemd is not running");
+        c.assert_nothing_left();
+    }
+}

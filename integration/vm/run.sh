@@ -23,10 +23,17 @@ command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v python3 >/dev/null || missing+=(python3)
 if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
+# Some machines carry qemu-utils from the backports suite, which breaks the stable
+# qemu-system-x86's dependencies: take qemu from the suite qemu-utils came from.
+suite=()
+if dpkg-query -W -f '${Version}' qemu-utils 2>/dev/null | grep -q '~bpo'; then
+    suite=(-t "$(. /etc/os-release && echo "$VERSION_CODENAME")-backports")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "vm: installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    echo "vm: installing ${missing[*]} ${suite[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+        "${suite[@]}" "${missing[@]}"
 fi
 
 mkdir -p "$VM"
