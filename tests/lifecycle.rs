@@ -564,3 +564,43 @@ fn cgroup_resources_are_applied() {
     c.delete(false).assert_ok();
     c.assert_nothing_left();
 }
+
+/// A stopped container whose init left a process behind in a child cgroup it made: a plain
+/// `delete` kills that process and removes the child cgroup with the container's own (the
+/// quick removal of an empty cgroup must notice it is not empty).
+#[test]
+fn delete_of_a_stopped_container_kills_what_it_left_in_a_child_cgroup() {
+    let rt = Runtime::new("del-left");
+    let mut b = Bundle::new("del-left");
+    // No pid namespace: the sleep outlives the init. The cgroup mount is writable so the
+    // container can make a cgroup below its own (its view of the pids hierarchy).
+    b.remove_namespace("pid");
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().expect("mounts") {
+            if m["type"] == "cgroup" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+            }
+        }
+    });
+    b.sh("mkdir /sys/fs/cgroup/pids/left && \
+         (sh -c 'echo $$ > /sys/fs/cgroup/pids/left/cgroup.procs && exec sleep 7321' &) ; \
+         sleep 0.3; cat /sys/fs/cgroup/pids/left/cgroup.procs");
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    c.start().assert_ok();
+    c.wait_status("stopped");
+    let child_cgroup = format!("/sys/fs/cgroup/pids{}/left", b.cgroup);
+    let left = fs::read_to_string(format!("{child_cgroup}/cgroup.procs"))
+        .unwrap_or_else(|e| panic!("{child_cgroup}: {e}"));
+    let pid: i32 = left
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no process in {child_cgroup}: {left:?}"));
+    c.delete(false).assert_ok();
+    assert!(
+        wait_pid_gone(pid, Duration::from_secs(5)),
+        "delete left {pid} running"
+    );
+    assert!(!std::path::Path::new(&child_cgroup).exists());
+    c.assert_nothing_left();
+}

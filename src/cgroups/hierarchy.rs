@@ -245,6 +245,31 @@ pub fn remove_made(made: &[PathBuf], leaves: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// The quick removal for a container whose processes are all gone: a bare `rmdir` of each
+/// directory skiff made, children first, with no listing of processes or children. The
+/// kernel refuses to remove a cgroup that still holds a process or a child cgroup (EBUSY),
+/// so success proves there was nothing to kill or walk. `false` when a container directory
+/// is still busy, or is not skiff's own (a pre-existing cgroup the config named, which
+/// must be emptied, not removed): the caller then goes the full way.
+pub fn remove_made_if_empty(made: &[PathBuf], leaves: &[PathBuf]) -> Result<bool> {
+    if !leaves.iter().all(|leaf| made.contains(leaf)) {
+        return Ok(false);
+    }
+    for dir in made.iter().rev() {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
+                if leaves.contains(dir) {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("removing {}", dir.display())),
+        }
+    }
+    Ok(true)
+}
+
 /// Removes a cgroup and any children nested processes made, retrying while the kernel
 /// still counts exiting tasks.
 fn remove_tree(dir: &Path) -> Result<()> {

@@ -381,6 +381,18 @@ impl Cgroup {
             .context("removing the container's cgroup")
     }
 
+    /// Removes the directories skiff made if they are already empty, as they are once a
+    /// stopped container's processes have all exited: the common `delete`, without
+    /// listing each hierarchy's processes and children. `false` means something is left
+    /// (or the driver is systemd), and `remove` must do it.
+    pub fn remove_if_empty(&self) -> Result<bool> {
+        if self.record.driver == Driver::Systemd {
+            return Ok(false);
+        }
+        hierarchy::remove_made_if_empty(&self.record.made, &self.record.dirs)
+            .context("removing the container's cgroup")
+    }
+
     /// Kills whatever is left in the container's directories and removes the directories
     /// skiff made; a pre-existing cgroup the config named is left in place.
     pub fn remove(&self) -> Result<()> {

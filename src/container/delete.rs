@@ -51,6 +51,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Some(recorded) => Some(Cgroup::from_record(recorded, id)?),
         None => None,
     };
+    // A stopped container's cgroup is usually empty already: then a bare rmdir of each
+    // directory is the whole job (the kernel refuses it while anything is left inside).
+    if status == Status::Stopped {
+        if let Some(cgroup) = &cgroup {
+            if cgroup.remove_if_empty()? {
+                return remove_dir(dir);
+            }
+        }
+    }
     // Also after a killed create, whose init may still be dying with its creator.
     if let Some(cgroup) = &cgroup {
         let _ = super::kill::signal_cgroup(cgroup, libc::SIGKILL);
