@@ -23,7 +23,13 @@ enum Freezer {
 
 impl Cgroup {
     fn freezer(&self) -> Result<Freezer> {
-        let find = |file: &str| self.record.dirs.iter().find(|d| d.join(file).is_file());
+        // The v1 freezer hierarchy is mounted at .../freezer by convention: looked at
+        // first, so that `state` and `exec` make one probe instead of one per hierarchy.
+        let find = |file: &str| {
+            let mut dirs: Vec<&PathBuf> = self.record.dirs.iter().collect();
+            dirs.sort_by_key(|d| !d.components().any(|c| c.as_os_str() == "freezer"));
+            dirs.into_iter().find(|d| d.join(file).is_file())
+        };
         match self.record.driver {
             // On a hybrid host the cgroup2 directory has cgroup.freeze too, but the v1
             // freezer is the one that holds the container's processes in every hierarchy.
@@ -51,6 +57,20 @@ impl Cgroup {
                 self.id
             ),
         }
+    }
+
+    /// Whether the container is paused: its freezer (the v1 one, or cgroup2's
+    /// `cgroup.freeze`, as `freezer` picks it for `pause`) says frozen or freezing. A
+    /// container without a freezer cannot be paused, so it is not.
+    pub fn is_frozen(&self) -> Result<bool> {
+        Ok(match self.freezer() {
+            Ok(Freezer::V1(dir)) => matches!(
+                read(&dir.join("freezer.state"))?.as_str(),
+                "FROZEN" | "FREEZING"
+            ),
+            Ok(Freezer::V2(dir)) => read(&dir.join("cgroup.freeze"))? == "1",
+            Err(_) => false,
+        })
     }
 
     /// Freezes every process in the container and waits until the kernel reports them

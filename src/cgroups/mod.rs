@@ -295,29 +295,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Whether the container is paused: its v1 freezer is FROZEN or FREEZING, or its
-    /// cgroup2 directory has cgroup.freeze set (in whichever hierarchies the record names).
-    pub fn is_frozen(&self) -> Result<bool> {
-        for dir in &self.record.dirs {
-            let read = |file: &str| match std::fs::read_to_string(dir.join(file)) {
-                Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e).with_context(|| format!("reading {}/{file}", dir.display())),
-            };
-            if let Some(state) = read("freezer.state")? {
-                if matches!(state.trim(), "FROZEN" | "FREEZING") {
-                    return Ok(true);
-                }
-            }
-            if let Some(freeze) = read("cgroup.freeze")? {
-                if freeze.trim() == "1" {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
     fn apply(&self, resources: &LinuxResources) -> Result<()> {
         let disable_oom_killer = resources
             .memory()
