@@ -168,6 +168,11 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         seccomp: seccomp.as_ref(),
         state: &state,
         lock_fd: dir.raw_fd(),
+        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
     };
     let spawned = crate::process::exec::spawn(&setup)?;
     let mut undo = Undo(Some(spawned.pid));

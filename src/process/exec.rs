@@ -34,6 +34,10 @@ pub struct ExecSetup<'a> {
     pub lock_fd: RawFd,
     /// How the process enters the container's cgroup by itself.
     pub cgroup_entry: &'a crate::cgroups::Entry,
+    /// The container's `linux.personality`.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's `linux.memoryPolicy`.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// Clones the process into the container's namespaces. In the child this never returns.
@@ -113,6 +117,8 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         seccomp: setup.seccomp,
         state: setup.state,
         host_pid,
+        personality: setup.personality,
+        memory_policy: setup.memory_policy,
     };
     tail::exec_process(&last_steps, &mut || {
         // Once exec'd, the process lives on its own: `exec --detach` returns at once.

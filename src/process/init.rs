@@ -176,6 +176,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         seccomp: setup.seccomp,
         state: &state,
         host_pid,
+        personality: linux.personality().as_ref(),
+        memory_policy: linux.memory_policy().as_ref(),
     };
     tail::exec_process(&last_steps, &mut || {
         wait_to_be_started(setup, channel)?;

@@ -10,6 +10,7 @@ mod hooks;
 pub mod lsm;
 mod mappings;
 mod mounts;
+mod parse_errors;
 mod sysctl;
 mod template;
 pub use template::template;
@@ -31,7 +32,10 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let text = std::fs::read_to_string(&config)
         .with_context(|| format!("reading {}", config.display()))?;
     let spec: Spec = serde_json::from_str(&text)
-        .map_err(|e| crate::security::seccomp::name_the_field(&text, e.into()))
+        .map_err(|e| match parse_errors::explain(&text) {
+            Some(message) => anyhow::anyhow!(message),
+            None => crate::security::seccomp::name_the_field(&text, e.into()),
+        })
         .with_context(|| format!("parsing {}", config.display()))?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, rootfs, spec })
@@ -120,11 +124,16 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     lsm::validate(spec)?;
     mounts::validate(spec)?;
     hooks::validate(spec)?;
+    if let Some(personality) = linux.personality() {
+        crate::security::personality::value(personality)?;
+    }
+    if let Some(policy) = linux.memory_policy() {
+        crate::security::memory_policy::policy(policy)?;
+    }
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
@@ -156,17 +165,10 @@ pub fn validate_process(process: &Process) -> Result<()> {
         bail!("process.cwd {} must be absolute", process.cwd().display());
     }
     lsm::validate_process(process)?;
+    crate::security::scheduling::validate(process)?;
     // Settings skiff cannot honour yet are refused rather than silently ignored.
-    let unsupported = [
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
-        bail!("{field} is not supported yet");
+    if process.exec_cpu_affinity().is_some() {
+        bail!("process.execCPUAffinity is not supported yet");
     }
     Ok(())
 }
@@ -227,13 +229,8 @@ mod tests {
 
     #[test]
     fn settings_skiff_cannot_honour_are_refused_by_name() {
-        let cases: [(&str, serde_json::Value); 2] = [
-            (
-                "linux.personality",
-                serde_json::json!({"domain": "LINUX32"}),
-            ),
-            ("linux.intelRdt", serde_json::json!({"closID": "x"})),
-        ];
+        let cases: [(&str, serde_json::Value); 1] =
+            [("linux.intelRdt", serde_json::json!({"closID": "x"}))];
         for (field, value) in cases {
             let key = field.trim_start_matches("linux.").to_string();
             let err = validate_with(|c| c["linux"][key] = value).unwrap_err();

@@ -14,6 +14,7 @@ pub mod bpf;
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
+pub mod sched;
 pub mod scm;
 pub mod seccomp;
 

@@ -1,0 +1,326 @@
+//! The runtime spec's process and kernel settings that skiff once refused: each is shown
+//! to take effect inside the container, and each hostile value (out of range, unknown
+//! name, missing on this host) is refused with its field named, leaving nothing behind.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// `run` of the bundle fails with a one-line error containing `needle`, and leaves nothing.
+#[track_caller]
+fn refused(rt: &Runtime, b: &Bundle, needle: &str) {
+    let c = rt.container(b);
+    let out = c.run(&[]);
+    out.assert_error(needle);
+    c.assert_nothing_left();
+}
+
+/// Adds busybox applets the common rootfs does not link.
+fn link_applets(b: &Bundle, applets: &[&str]) {
+    for applet in applets {
+        let link = b.rootfs.join("bin").join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("busybox", &link).unwrap();
+        }
+    }
+}
+
+/// Fields 19 (nice), 40 (rt_priority) and 41 (policy) of the shell's /proc/<pid>/stat.
+const SCHED_OF_SHELL: &str = "cut -d')' -f2 /proc/$$/stat | awk '{print $17, $38, $39}'";
+
+#[test]
+fn process_scheduler_policies_are_applied() {
+    let rt = Runtime::new("spx-sched");
+    for (scheduler, want) in [
+        (json!({"policy": "SCHED_OTHER", "nice": 7}), "7 0 0"),
+        (json!({"policy": "SCHED_BATCH", "nice": -3}), "-3 0 3"),
+        (json!({"policy": "SCHED_IDLE"}), "0 0 5"),
+        (json!({"policy": "SCHED_FIFO", "priority": 12}), "0 12 1"),
+        (
+            json!({"policy": "SCHED_RR", "priority": 3, "flags": ["SCHED_RESET_ON_FORK"]}),
+            "0 3 2",
+        ),
+    ] {
+        let mut b = Bundle::new("spx-sched");
+        // A real-time task in a v1 cpu cgroup needs real-time runtime there.
+        b.set("/linux/resources/cpu/realtimeRuntime", json!(10000));
+        b.set("/linux/resources/cpu/realtimePeriod", json!(1000000));
+        b.set("/process/scheduler", scheduler.clone());
+        b.sh(SCHED_OF_SHELL);
+        let out = run_ok(&rt, &b);
+        assert_eq!(out.trim(), want, "{scheduler}: nice rt_priority policy");
+    }
+}
+
+#[test]
+fn a_deadline_scheduler_is_applied() {
+    let rt = Runtime::new("spx-dl");
+    let mut b = Bundle::new("spx-dl");
+    // A deadline task cannot fork: the program reads its own scheduling state.
+    b.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_DEADLINE", "runtime": 100000, "deadline": 1000000, "period": 1000000}),
+    );
+    b.set("/linux/resources/cpu/realtimeRuntime", json!(10000));
+    b.set("/process/args", json!(["cat", "/proc/self/sched"]));
+    let out = rt.container(&b).run(&[]);
+    let out = out.assert_ok();
+    let policy = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("policy"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        policy.ends_with(" 6"),
+        "policy must be SCHED_DEADLINE (6): {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("dl.deadline"), "{}", out.stdout);
+}
+
+#[test]
+fn hostile_scheduler_values_are_refused_by_field() {
+    let rt = Runtime::new("spx-sched-bad");
+    let mut b = Bundle::new("spx-sched-bad");
+    for (scheduler, needle) in [
+        (json!({"policy": "SCHED_BOGUS"}), "process.scheduler"),
+        (json!({"policy": "SCHED_ISO"}), "process.scheduler.policy"),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": 100}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "nice": -2147483648i64}),
+            "process.scheduler.nice",
+        ),
+        (
+            json!({"policy": "SCHED_FIFO", "priority": 1000}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_RR", "priority": -5}),
+            "process.scheduler.priority",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "runtime": 5}),
+            "process.scheduler.runtime",
+        ),
+        (
+            json!({"policy": "SCHED_DEADLINE", "runtime": 18446744073709551615u64,
+                   "deadline": 18446744073709551615u64}),
+            "process.scheduler.runtime",
+        ),
+        (
+            json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_NOPE"]}),
+            "process.scheduler",
+        ),
+    ] {
+        b.set("/process/scheduler", scheduler);
+        refused(&rt, &b, needle);
+    }
+}
+
+#[test]
+fn io_priority_is_applied() {
+    let rt = Runtime::new("spx-ioprio");
+    for (priority, want) in [
+        (
+            json!({"class": "IOPRIO_CLASS_RT", "priority": 2}),
+            "realtime: prio 2",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+            "best-effort: prio 6",
+        ),
+        (json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}), "idle"),
+    ] {
+        let mut b = Bundle::new("spx-ioprio");
+        link_applets(&b, &["ionice"]);
+        b.set("/process/ioPriority", priority.clone());
+        b.sh("ionice -p $$");
+        let out = run_ok(&rt, &b);
+        assert_eq!(out.trim(), want, "{priority}");
+    }
+}
+
+#[test]
+fn hostile_io_priorities_are_refused_by_field() {
+    let rt = Runtime::new("spx-ioprio-bad");
+    let mut b = Bundle::new("spx-ioprio-bad");
+    for (priority, needle) in [
+        (
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 8}),
+            "process.ioPriority.priority",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_RT", "priority": -1}),
+            "process.ioPriority.priority",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 9223372036854775807i64}),
+            "process.ioPriority.priority",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 3}),
+            "process.ioPriority.priority",
+        ),
+        (
+            json!({"class": "IOPRIO_CLASS_NONE", "priority": 0}),
+            "process.ioPriority",
+        ),
+    ] {
+        b.set("/process/ioPriority", priority);
+        refused(&rt, &b, needle);
+    }
+}
+
+#[test]
+fn an_exec_gets_its_own_scheduler_and_io_priority() {
+    let rt = Runtime::new("spx-exec-sched");
+    let mut b = Bundle::new("spx-exec-sched");
+    link_applets(&b, &["ionice"]);
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.run(&["-d"]).assert_ok();
+    let process = b.scratch().join("process.json");
+    let mut spec = b.config["process"].clone();
+    spec["args"] = json!(["sh", "-c", format!("{SCHED_OF_SHELL}; ionice -p $$")]);
+    spec["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 4});
+    spec["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 1});
+    std::fs::write(&process, spec.to_string()).unwrap();
+    let out = rt.exec(&["exec", "--process", process.to_str().unwrap(), &b.name]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "4 0 3\nbest-effort: prio 1",
+        "{}",
+        out.stdout
+    );
+    c.kill(Some("KILL")).assert_ok();
+}
+
+#[test]
+fn linux32_personality_reports_a_32_bit_machine() {
+    let rt = Runtime::new("spx-persona");
+    let mut b = Bundle::new("spx-persona");
+    b.set("/linux/personality", json!({"domain": "LINUX32"}));
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.run(&["-d"]).assert_ok();
+    // The init and an exec both run in the 32-bit domain.
+    let pid = c.state()["pid"].as_i64().unwrap();
+    let persona = std::fs::read_to_string(format!("/proc/{pid}/personality")).unwrap();
+    assert_eq!(persona.trim(), "00000008", "the init's personality");
+    let out = rt.exec(&["exec", &b.name, "uname", "-m"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "i686");
+    c.kill(Some("KILL")).assert_ok();
+
+    let mut b = Bundle::new("spx-persona-linux");
+    b.set("/linux/personality", json!({"domain": "LINUX"}));
+    b.args(&["uname", "-m"]);
+    assert_eq!(run_ok(&rt, &b).trim(), std::env::consts::ARCH);
+}
+
+#[test]
+fn hostile_personalities_are_refused_by_field() {
+    let rt = Runtime::new("spx-persona-bad");
+    let mut b = Bundle::new("spx-persona-bad");
+    for (personality, needle) in [
+        (json!({"domain": "LINUX64"}), "linux.personality"),
+        (
+            json!({"domain": "LINUX32", "flags": ["READ_IMPLIES_EXEC"]}),
+            "linux.personality.flags",
+        ),
+        (json!({"flags": []}), "linux.personality"),
+    ] {
+        b.set("/linux/personality", personality);
+        refused(&rt, &b, needle);
+    }
+}
+
+/// The first mapping in the container's /proc/self/numa_maps, without its address.
+fn numa_policy_seen(rt: &Runtime, policy: serde_json::Value) -> String {
+    let mut b = Bundle::new("spx-mempolicy");
+    b.set("/linux/memoryPolicy", policy);
+    b.sh("head -1 /proc/self/numa_maps | cut -d' ' -f2-");
+    run_ok(rt, &b).trim().to_string()
+}
+
+#[test]
+fn memory_policies_are_applied() {
+    let rt = Runtime::new("spx-mempolicy");
+    for (policy, want) in [
+        (json!({"mode": "MPOL_BIND", "nodes": "0"}), "bind:0"),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+            "interleave:0",
+        ),
+        (json!({"mode": "MPOL_PREFERRED", "nodes": "0"}), "prefer:0"),
+        (
+            json!({"mode": "MPOL_PREFERRED_MANY", "nodes": "0"}),
+            "prefer (many):0",
+        ),
+        (json!({"mode": "MPOL_LOCAL"}), "local"),
+        (json!({"mode": "MPOL_DEFAULT"}), "default"),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            "bind=static:0",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_RELATIVE_NODES"]}),
+            "bind=relative:0",
+        ),
+    ] {
+        let seen = numa_policy_seen(&rt, policy.clone());
+        assert!(seen.starts_with(&format!("{want} ")), "{policy}: {seen}");
+    }
+}
+
+#[test]
+fn hostile_memory_policies_are_refused_by_field() {
+    let rt = Runtime::new("spx-mempolicy-bad");
+    let mut b = Bundle::new("spx-mempolicy-bad");
+    let online = std::fs::read_to_string("/sys/devices/system/node/online").unwrap();
+    assert_eq!(
+        online.trim(),
+        "0",
+        "this test expects a host with NUMA node 0 only"
+    );
+    for (policy, needle) in [
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "1"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0-4096"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "-3"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
+        (
+            json!({"mode": "MPOL_LOCAL", "nodes": "0"}),
+            "linux.memoryPolicy.nodes",
+        ),
+        (
+            json!({"mode": "MPOL_SOMEWHERE", "nodes": "0"}),
+            "linux.memoryPolicy",
+        ),
+        (
+            json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"]}),
+            "linux.memoryPolicy",
+        ),
+        (
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]}),
+            "linux.memoryPolicy.flags",
+        ),
+    ] {
+        b.set("/linux/memoryPolicy", policy);
+        refused(&rt, &b, needle);
+    }
+}
