@@ -324,3 +324,102 @@ fn hostile_memory_policies_are_refused_by_field() {
         refused(&rt, &b, needle);
     }
 }
+
+/// Whole seconds of the host's boot time.
+fn host_uptime() -> u64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split('.').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_time_namespace_gets_its_offsets_before_the_program_starts() {
+    let rt = Runtime::new("spx-time");
+    let mut b = Bundle::new("spx-time");
+    let day = 86400u64;
+    b.add_namespace("time");
+    b.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 10 * day, "nanosecs": 5}, "monotonic": {"secs": 3 * day}}),
+    );
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.run(&["-d"]).assert_ok();
+    let pid = c.state()["pid"].as_i64().unwrap();
+    let host_ns = std::fs::read_link("/proc/self/ns/time").unwrap();
+    let init_ns = std::fs::read_link(format!("/proc/{pid}/ns/time")).unwrap();
+    assert_ne!(
+        init_ns, host_ns,
+        "the program must run in its own time namespace"
+    );
+    // An exec joins the same namespace and sees the same offsets.
+    let out = rt.exec(&[
+        "exec",
+        &b.name,
+        "sh",
+        "-c",
+        "cat /proc/self/timens_offsets; cat /proc/uptime",
+    ]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let words = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        [words(lines[0]), words(lines[1])],
+        [
+            format!("monotonic {} 0", 3 * day),
+            format!("boottime {} 5", 10 * day)
+        ],
+        "{}",
+        out.stdout
+    );
+    let uptime: u64 = lines[2].split('.').next().unwrap().parse().unwrap();
+    let host = host_uptime();
+    assert!(
+        uptime >= host + 10 * day && uptime < host + 10 * day + 60,
+        "the container's /proc/uptime ({uptime}) must be the host's ({host}) plus 10 days"
+    );
+    // A container joining that namespace by path is born in it.
+    let mut joiner = Bundle::new("spx-time-join");
+    joiner.join_namespace("time", &format!("/proc/{pid}/ns/time"));
+    joiner.args(&["readlink", "/proc/self/ns/time"]);
+    assert_eq!(run_ok(&rt, &joiner).trim(), init_ns.to_str().unwrap());
+    c.kill(Some("KILL")).assert_ok();
+}
+
+#[test]
+fn hostile_time_offsets_are_refused_by_field() {
+    let rt = Runtime::new("spx-time-bad");
+    let mut b = Bundle::new("spx-time-bad");
+    b.set("/linux/timeOffsets", json!({"boottime": {"secs": 5}}));
+    refused(&rt, &b, "no new time namespace");
+    b.add_namespace("time");
+    for (offsets, needle) in [
+        (
+            json!({"realtime": {"secs": 5}}),
+            "linux.timeOffsets.realtime",
+        ),
+        (
+            json!({"boottime": {"secs": 9223372036854775807i64}}),
+            "linux.timeOffsets.boottime.secs",
+        ),
+        (
+            json!({"monotonic": {"nanosecs": 4000000000u32}}),
+            "linux.timeOffsets.monotonic.nanosecs",
+        ),
+        (
+            json!({"monotonic": {"nanosecs": -1}}),
+            "linux.timeOffsets.monotonic",
+        ),
+        (
+            json!({"monotonic": {"secs": "soon"}}),
+            "linux.timeOffsets.monotonic",
+        ),
+        // Within the kernel's bounds, but it would set the clock before the boot.
+        (
+            json!({"boottime": {"secs": -2000000000i64}}),
+            "linux.timeOffsets",
+        ),
+    ] {
+        b.set("/linux/timeOffsets", offsets);
+        refused(&rt, &b, needle);
+    }
+}

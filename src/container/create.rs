@@ -189,6 +189,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         joined,
         new_user_ns,
         new_cgroup_ns: is_new(LinuxNamespaceType::Cgroup),
+        new_time_ns: is_new(LinuxNamespaceType::Time),
         no_pivot: options.no_pivot,
         no_new_keyring: options.no_new_keyring,
         preserve_fds: options.preserve_fds,

@@ -46,6 +46,7 @@ pub struct InitSetup<'a> {
     pub joined: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
     pub new_cgroup_ns: bool,
+    pub new_time_ns: bool,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
@@ -111,6 +112,11 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         .filter(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
     {
         nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+    }
+    // Owned by the container's user namespace, and entered first by the exec of the
+    // container's program.
+    if setup.new_time_ns {
+        super::time_namespace::create(linux.time_offsets().as_ref())?;
     }
     // A cgroup namespace is rooted where the process is when it is made: only now, inside
     // the container's cgroup.

@@ -22,7 +22,8 @@ pub struct Spawned {
 }
 
 /// Namespace flags the init is cloned with: every namespace the config asks to create,
-/// except the cgroup namespace, which the init makes once it is inside its cgroup.
+/// except the cgroup namespace, which the init makes once it is inside its cgroup, and the
+/// time namespace, whose offsets the init writes before anything enters it.
 pub fn clone_flags(spec: &Spec) -> CloneFlags {
     let mut flags = CloneFlags::empty();
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
@@ -31,7 +32,6 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
         .flatten()
         .filter(|ns| ns.path().is_none());
     for ns in to_create {
-        // Time namespaces are refused by validation; clone(2) cannot carry them anyway.
         if !matches!(
             ns.typ(),
             LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time

@@ -88,9 +88,6 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         {
             bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
         }
-        if ns.typ() == LinuxNamespaceType::Time {
-            bail!("linux.namespaces[{index}]: time namespaces are not supported yet");
-        }
     }
     for (field, value) in [
         ("hostname", spec.hostname()),
@@ -119,6 +116,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             }
         }
     }
+    crate::process::time_namespace::validate(
+        linux.time_offsets().as_ref(),
+        has_new(LinuxNamespaceType::Time),
+    )?;
     sysctl::validate(linux)?;
     mappings::validate(linux)?;
     lsm::validate(spec)?;
@@ -132,10 +133,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     }
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
-    let unsupported = [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().is_some()),
-    ];
+    let unsupported = [("linux.intelRdt", linux.intel_rdt().is_some())];
     if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
         bail!("{field} is not supported yet");
     }
