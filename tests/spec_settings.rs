@@ -423,3 +423,61 @@ fn hostile_time_offsets_are_refused_by_field() {
         refused(&rt, &b, needle);
     }
 }
+
+#[test]
+fn intel_rdt_is_refused_saying_the_host_has_no_resctrl() {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(" - resctrl "),
+        "this test expects a host without resctrl"
+    );
+    let rt = Runtime::new("spx-rdt");
+    let mut b = Bundle::new("spx-rdt");
+    b.set(
+        "/linux/intelRdt",
+        json!({"closID": "skspx", "l3CacheSchema": "L3:0=f"}),
+    );
+    refused(&rt, &b, "linux.intelRdt cannot be honoured");
+    let out = rt.container(&b).run(&[]);
+    assert!(out.stderr.contains("resctrl"), "{}", out.stderr);
+}
+
+#[test]
+fn lsm_labels_are_refused_saying_the_host_lacks_the_lsm() {
+    // This host runs neither AppArmor nor SELinux (checked here, so the test fails loudly
+    // on one that does instead of passing for the wrong reason).
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .map(|v| v.trim() == "Y")
+        .unwrap_or(false);
+    assert!(!apparmor, "this test expects a host without AppArmor");
+    assert!(
+        !std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+        "this test expects a host without SELinux"
+    );
+    let rt = Runtime::new("spx-lsm");
+    for (pointer, value, needle) in [
+        ("/process/apparmorProfile", "skspx-profile", "process.apparmorProfile \"skspx-profile\" cannot be applied: this host has no AppArmor"),
+        ("/process/selinuxLabel", "system_u:system_r:container_t:s0", "process.selinuxLabel \"system_u:system_r:container_t:s0\" cannot be applied: this host has no SELinux"),
+        ("/linux/mountLabel", "system_u:object_r:container_file_t:s0", "linux.mountLabel \"system_u:object_r:container_file_t:s0\" cannot be applied: this host has no SELinux"),
+        ("/process/apparmorProfile", "two\nlines", "process.apparmorProfile"),
+    ] {
+        let mut b = Bundle::new("spx-lsm");
+        b.set(pointer, json!(value));
+        refused(&rt, &b, needle);
+    }
+    // An empty label means none, as in runc.
+    let mut b = Bundle::new("spx-lsm-empty");
+    b.set("/process/apparmorProfile", json!(""));
+    b.set("/process/selinuxLabel", json!(""));
+    run_ok(&rt, &b);
+    // exec's flags take the same path.
+    let mut b = Bundle::new("spx-lsm-exec");
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.run(&["-d"]).assert_ok();
+    rt.exec(&["exec", "--apparmor", "p", &b.name, "true"])
+        .assert_error("--apparmor \"p\" cannot be applied: this host has no AppArmor");
+    rt.exec(&["exec", "--process-label", "l", &b.name, "true"])
+        .assert_error("--process-label \"l\" cannot be applied: this host has no SELinux");
+    c.kill(Some("KILL")).assert_ok();
+}

@@ -423,8 +423,15 @@ fn inherit(
     if overrides.no_new_privs {
         process.set_no_new_privileges(Some(true));
     }
-    crate::spec::lsm::refuse_label("--apparmor", overrides.apparmor.as_deref())?;
-    crate::spec::lsm::refuse_label("--process-label", overrides.process_label.as_deref())?;
+    use crate::spec::lsm::{check_label, Lsm};
+    if let Some(profile) = &overrides.apparmor {
+        check_label("--apparmor", Some(profile), Lsm::AppArmor)?;
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &overrides.process_label {
+        check_label("--process-label", Some(label), Lsm::SELinux)?;
+        process.set_selinux_label(Some(label.clone()));
+    }
     Ok(process)
 }
 

@@ -95,6 +95,7 @@ pub fn exec_process(
     sys::set_umask(process.user().umask().unwrap_or(0o022));
 
     before_exec()?;
+    crate::spec::lsm::apply_process_labels(process)?;
 
     close_on_exec_except_preserved(setup.preserve_fds)?;
     let args = to_cstrings(args)?;

@@ -82,6 +82,7 @@ pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) ->
         cgroup_path: plan.cgroup_path,
         new_cgroup_ns: plan.new_cgroup_ns,
         cgroup_v1_views: plan.cgroup_v1_views,
+        mount_label: crate::spec::lsm::mount_label(plan.spec),
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     let mut readonly_dev = false;

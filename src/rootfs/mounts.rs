@@ -25,6 +25,8 @@ pub struct MountContext<'a> {
     /// On cgroup v1: each hierarchy's name and the container's cgroup directory in it,
     /// as the parent found them. `None` on cgroup v2.
     pub cgroup_v1_views: Option<&'a [(OsString, PathBuf)]>,
+    /// `linux.mountLabel`, given to every filesystem mounted for the container (SELinux).
+    pub mount_label: Option<&'a str>,
 }
 
 /// Mounts one config entry; `source` is the bind source the parent already opened, if any.
@@ -75,7 +77,7 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let destination = entry.destination();
     let target = paths::mkdir_all(ctx.root, destination)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let data = options.data();
+    let data = with_label(options.data(), ctx.mount_label, typ);
     let flags = options.flags.difference(MsFlags::MS_REMOUNT);
     let attempt = mount(
         Some(&source),
@@ -109,6 +111,20 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let mounted = verify(ctx.root, destination)?;
     set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
+}
+
+/// The data string with the SELinux `context=` option, for filesystems that take labels
+/// (not proc, sysfs, cgroup and mqueue, whose files have fixed labels, as in runc).
+fn with_label(data: Option<String>, label: Option<&str>, typ: &str) -> Option<String> {
+    let Some(label) = label else { return data };
+    if matches!(typ, "proc" | "sysfs" | "cgroup" | "cgroup2" | "mqueue") {
+        return data;
+    }
+    let context = format!("context=\"{label}\"");
+    Some(match data {
+        Some(data) => format!("{data},{context}"),
+        None => context,
+    })
 }
 
 fn bind(

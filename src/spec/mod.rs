@@ -7,6 +7,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 pub mod cgroups;
 mod hooks;
+mod intel_rdt;
 pub mod lsm;
 mod mappings;
 mod mounts;
@@ -131,12 +132,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     if let Some(policy) = linux.memory_policy() {
         crate::security::memory_policy::policy(policy)?;
     }
-    // Settings skiff cannot honour yet are refused rather than silently ignored: a
-    // container asked to run confined must not run unconfined.
-    let unsupported = [("linux.intelRdt", linux.intel_rdt().is_some())];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
-        bail!("{field} is not supported yet");
-    }
+    intel_rdt::validate(linux)?;
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
             bail!(
