@@ -481,3 +481,128 @@ fn lsm_labels_are_refused_saying_the_host_lacks_the_lsm() {
         .assert_error("--process-label \"l\" cannot be applied: this host has no SELinux");
     c.kill(Some("KILL")).assert_ok();
 }
+
+/// A veth pair the test made on the host, removed on drop (if the container's namespace
+/// has not taken it with it already).
+struct Veth {
+    name: String,
+    peer: String,
+}
+
+impl Veth {
+    fn new(tag: &str) -> Veth {
+        let base = format!("skspx{}{tag}", std::process::id() % 100000);
+        let veth = Veth {
+            name: format!("{base}a"),
+            peer: format!("{base}b"),
+        };
+        let ip = |args: &[&str]| {
+            let status = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .expect("running ip");
+            assert!(status.success(), "ip {args:?} failed");
+        };
+        ip(&[
+            "link", "add", &veth.name, "type", "veth", "peer", "name", &veth.peer,
+        ]);
+        ip(&["link", "set", &veth.name, "address", "02:5c:00:00:00:07"]);
+        ip(&["addr", "add", "10.213.7.1/24", "dev", &veth.name]);
+        veth
+    }
+
+    fn on_host(name: &str) -> bool {
+        std::path::Path::new("/sys/class/net").join(name).exists()
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        for name in [&self.name, &self.peer] {
+            if Veth::on_host(name) {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", name])
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_net_device_is_moved_into_the_container_renamed_with_its_address() {
+    let rt = Runtime::new("spx-netdev");
+    let veth = Veth::new("m");
+    let mut b = Bundle::new("spx-netdev");
+    b.set(
+        "/linux/netDevices",
+        json!({ veth.name.clone(): {"name": "ctr9"} }),
+    );
+    b.sh("cat /sys/class/net/ctr9/address; ip -4 addr show ctr9 | grep -o 'inet [0-9./]*'; ls /sys/class/net | tr '\\n' ' '");
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["02:5c:00:00:00:07", "inet 10.213.7.1/24", "ctr9 lo "],
+        "the container must see the device under its new name, with its MAC and address"
+    );
+    c.assert_nothing_left();
+    // A veth dies with the namespace it was moved into (a physical device would return).
+    assert!(!Veth::on_host(&veth.name) && !Veth::on_host(&veth.peer));
+}
+
+#[test]
+fn a_net_device_keeps_its_name_when_none_is_given() {
+    let rt = Runtime::new("spx-netdev-keep");
+    let veth = Veth::new("k");
+    let mut b = Bundle::new("spx-netdev-keep");
+    b.set("/linux/netDevices", json!({ veth.name.clone(): {} }));
+    b.args(&["ls", "/sys/class/net"]);
+    let out = run_ok(&rt, &b);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["lo", veth.name.as_str()]
+    );
+}
+
+#[test]
+fn hostile_net_devices_are_refused_and_nothing_moves() {
+    let rt = Runtime::new("spx-netdev-bad");
+    let veth = Veth::new("h");
+    let mut b = Bundle::new("spx-netdev-bad");
+    for (devices, needle) in [
+        (
+            json!({"skspxnone0": {}}),
+            "the host has no network interface \"skspxnone0\"",
+        ),
+        (
+            json!({"a/b": {}}),
+            "\"a/b\" is not a network interface name",
+        ),
+        (
+            json!({ veth.name.clone(): {"name": "much-too-long-name"} }),
+            "name \"much-too-long-name\" is not a network interface name",
+        ),
+        (
+            json!({ veth.name.clone(): {"name": 5} }),
+            "linux.netDevices",
+        ),
+        (
+            json!({ veth.name.clone(): {"name": "x"}, "zz-skspx": {"name": "x"} }),
+            "would both be named \"x\"",
+        ),
+    ] {
+        b.set("/linux/netDevices", devices);
+        refused(&rt, &b, needle);
+    }
+    b.set("/linux/netDevices", json!({ veth.name.clone(): {} }));
+    b.join_namespace("network", "/proc/1/ns/net");
+    refused(&rt, &b, "joined by path");
+    b.remove_namespace("network");
+    refused(&rt, &b, "no network namespace of its own");
+    assert!(
+        Veth::on_host(&veth.name),
+        "a refused config must not move the device"
+    );
+}

@@ -244,6 +244,10 @@ fn configure_steps(
         write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
         write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
     }
+    // Before the init may go on: its program finds the devices there from the start.
+    if let Some(linux) = linux {
+        crate::net_devices::move_into(linux, pid)?;
+    }
     spawned.channel.send(&Message::Go { host_pid: pid })?;
     // Where the init could not enter its cgroup by itself (see cgroups::Entry), it sets up
     // its mounts while the kernel moves it: that migration waits for an RCU grace period,

@@ -133,6 +133,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         crate::security::memory_policy::policy(policy)?;
     }
     intel_rdt::validate(linux)?;
+    crate::net_devices::validate(linux)?;
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
         if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
             bail!(
