@@ -174,12 +174,16 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
 
     // A user namespace cannot reach what only host root can: the parent opens the bind
     // sources for it, inside its new mount namespace.
-    let (sources_parent, sources_init) = if new_user_ns && is_new(LinuxNamespaceType::Mount) {
-        let channel = crate::rootfs::bind_sources::channel()?;
-        (Some(channel.parent), Some(channel.init))
-    } else {
-        (None, None)
-    };
+    let user_joined = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
+    let (sources_parent, sources_init) =
+        if (new_user_ns || user_joined) && is_new(LinuxNamespaceType::Mount) {
+            let channel = crate::rootfs::bind_sources::channel()?;
+            (Some(channel.parent), Some(channel.init))
+        } else {
+            (None, None)
+        };
     let setup = InitSetup {
         bundle: &bundle,
         cgroup_path: &cgroup_path,

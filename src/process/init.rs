@@ -111,7 +111,17 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         .iter()
         .filter(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
     {
-        nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+        // Born in it already when it was cloned into new namespaces owned by it.
+        if !is_own_namespace(fd, "user")? {
+            nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+        }
+        // Root of the joined user namespace (as in a new one) until the last steps
+        // switch to the process' own user: files made for the container need a mapped
+        // owner.
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .context("becoming gid 0 in the joined user namespace (is it mapped?)")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .context("becoming uid 0 in the joined user namespace (is it mapped?)")?;
     }
     // Owned by the container's user namespace, and entered first by the exec of the
     // container's program.
@@ -260,6 +270,14 @@ fn report_through_fifo(fifo: &OwnedFd, message: &str) {
     // One write of at most PIPE_BUF bytes is never interleaved or cut.
     let bytes = message.as_bytes();
     let _ = nix::unistd::write(fifo, &bytes[..bytes.len().min(libc::PIPE_BUF)]);
+}
+
+/// Whether the namespace `fd` refers to is this process' own of that kind.
+fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
+    let theirs = nix::sys::stat::fstat(fd).context("inspecting a namespace to join")?;
+    let path = format!("/proc/self/ns/{kind}");
+    let ours = nix::sys::stat::stat(path.as_str()).with_context(|| format!("reading {path}"))?;
+    Ok((theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino))
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -101,12 +101,6 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     if !has_any(LinuxNamespaceType::Mount) {
         bail!("linux.namespaces must include a mount namespace");
     }
-    let user_joined = namespaces
-        .iter()
-        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
-    if user_joined && namespaces.iter().any(|ns| ns.path().is_none()) {
-        bail!("linux.namespaces: joining a user namespace by path while creating other namespaces is not supported yet");
-    }
     if has_new(LinuxNamespaceType::User) {
         for (field, mappings) in [
             ("linux.uidMappings", linux.uid_mappings()),
