@@ -606,3 +606,129 @@ fn hostile_net_devices_are_refused_and_nothing_moves() {
         "a refused config must not move the device"
     );
 }
+
+/// A bundle without a mount namespace, and without the settings that need one.
+fn without_mount_namespace(tag: &str) -> Bundle {
+    let mut b = Bundle::new(tag);
+    b.remove_namespace("mount");
+    b.set("/mounts", json!([]));
+    b.set("/linux/maskedPaths", json!([]));
+    b.set("/linux/readonlyPaths", json!([]));
+    b
+}
+
+#[test]
+fn without_a_mount_namespace_the_container_is_chrooted_and_nothing_is_mounted() {
+    let rt = Runtime::new("spx-nomnt");
+    let mut b = without_mount_namespace("spx-nomnt");
+    std::fs::write(b.rootfs.join("marker"), "inside the rootfs\n").unwrap();
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.run(&["-d"]).assert_ok();
+    let pid = c.state()["pid"].as_i64().unwrap();
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    assert_eq!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "the init shares the host's mount namespace"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        std::fs::canonicalize(&b.rootfs).unwrap(),
+        "its root is root.path"
+    );
+    // An exec gets the same root, by chroot.
+    let out = rt.exec(&["exec", &b.name, "cat", "/marker"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "inside the rootfs\n");
+    c.kill(Some("KILL")).assert_ok();
+    c.wait_status("stopped");
+    c.delete(false).assert_ok();
+    // Nothing was mounted on the host for it (checked by assert_nothing_left too).
+    c.assert_nothing_left();
+}
+
+#[test]
+fn without_a_mount_namespace_settings_that_need_mounts_are_refused() {
+    let rt = Runtime::new("spx-nomnt-bad");
+    let mut b = Bundle::new("spx-nomnt-bad");
+    b.remove_namespace("mount");
+    refused(&rt, &b, "mounts needs a mount namespace");
+    let mut b = without_mount_namespace("spx-nomnt-bad");
+    for (pointer, value, needle) in [
+        (
+            "/linux/maskedPaths",
+            json!(["/proc/kcore"]),
+            "linux.maskedPaths needs a mount namespace",
+        ),
+        (
+            "/linux/readonlyPaths",
+            json!(["/proc/sys"]),
+            "linux.readonlyPaths needs a mount namespace",
+        ),
+        (
+            "/root/readonly",
+            json!(true),
+            "root.readonly needs a mount namespace",
+        ),
+        (
+            "/linux/rootfsPropagation",
+            json!("shared"),
+            "linux.rootfsPropagation needs a mount namespace",
+        ),
+        (
+            "/linux/sysctl",
+            json!({"kernel.shmmax": "1"}),
+            "linux.sysctl needs a mount namespace",
+        ),
+    ] {
+        let saved = b.config.pointer(pointer).cloned();
+        b.set(pointer, value);
+        refused(&rt, &b, needle);
+        match saved {
+            Some(saved) => b.set(pointer, saved),
+            None => b.remove(pointer),
+        };
+    }
+}
+
+#[test]
+fn a_uts_namespace_joined_by_path_keeps_its_name() {
+    let rt = Runtime::new("spx-uts");
+    let mut owner = Bundle::new("spx-uts-a");
+    owner.set("/hostname", json!("skspx-a"));
+    owner.args(&["sleep", "1000"]);
+    let a = rt.container(&owner);
+    a.run(&["-d"]).assert_ok();
+    let a_pid = a.state()["pid"].as_i64().unwrap();
+
+    // The same name: accepted, nothing to change.
+    let mut same = Bundle::new("spx-uts-b");
+    same.join_namespace("uts", &format!("/proc/{a_pid}/ns/uts"));
+    same.set("/hostname", json!("skspx-a"));
+    same.args(&["hostname"]);
+    assert_eq!(run_ok(&rt, &same).trim(), "skspx-a");
+    // Another name would rename A's namespace: refused with the reason.
+    same.set("/hostname", json!("skspx-other"));
+    refused(
+        &rt,
+        &same,
+        "the uts namespace joined by path is named \"skspx-a\"",
+    );
+    same.remove("/hostname");
+    same.set("/domainname", json!("skspx.example"));
+    refused(&rt, &same, "domainname \"skspx.example\"");
+    let out = rt.exec(&["exec", &owner.name, "hostname"]);
+    assert_eq!(out.stdout.trim(), "skspx-a", "A's hostname is unchanged");
+    a.kill(Some("KILL")).assert_ok();
+
+    // Without any uts namespace the hostname would be the host's: refused.
+    let mut none = Bundle::new("spx-uts-none");
+    none.remove_namespace("uts");
+    none.set("/hostname", json!("skspx-x"));
+    refused(
+        &rt,
+        &none,
+        "hostname is set but linux.namespaces has no uts namespace",
+    );
+}

@@ -148,6 +148,16 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         None => None,
     };
     let joined = init.namespaces()?;
+    // A container without a mount namespace of its own shares skiff's: the process
+    // reaches its root by chroot instead of by joining the mount namespace.
+    let chroot_to = if joined
+        .iter()
+        .any(|(kind, _)| *kind == CloneFlags::CLONE_NEWNS)
+    {
+        None
+    } else {
+        Some(init.root()?)
+    };
     // Everything opened through /proc/<pid> was the recorded init's.
     init.confirm()?;
     let state = ContainerState::new(
@@ -168,6 +178,7 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         seccomp: seccomp.as_ref(),
         state: &state,
         lock_fd: dir.raw_fd(),
+        chroot_to,
         personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
         memory_policy: spec
             .linux()

@@ -34,6 +34,9 @@ pub struct ExecSetup<'a> {
     pub lock_fd: RawFd,
     /// How the process enters the container's cgroup by itself.
     pub cgroup_entry: &'a crate::cgroups::Entry,
+    /// The container's root, when the process gets it by chroot (a container without a
+    /// mount namespace of its own) rather than by joining the mount namespace.
+    pub chroot_to: Option<OwnedFd>,
     /// The container's `linux.personality`.
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     /// The container's `linux.memoryPolicy`.
@@ -86,6 +89,10 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         Message::CgroupJoined,
         "skiff to move the process into the container's cgroup",
     )?;
+    if let Some(root) = &setup.chroot_to {
+        nix::unistd::fchdir(root).context("entering the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
+    }
     let user_ns = setup
         .joined
         .iter()

@@ -139,11 +139,27 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     if !setup.no_new_keyring {
         sys::join_new_session_keyring().context("creating a session keyring")?;
     }
+    let new_uts = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Uts && ns.path().is_none());
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(hostname).context("setting hostname")?;
+        if new_uts {
+            nix::unistd::sethostname(hostname).context("setting hostname")?;
+        } else {
+            let current = nix::unistd::gethostname().context("reading the hostname")?;
+            require_joined_name("hostname", hostname, &current.to_string_lossy())?;
+        }
     }
     if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        set_domainname(domainname)?;
+        if new_uts {
+            set_domainname(domainname)?;
+        } else {
+            let current = std::fs::read_to_string("/proc/sys/kernel/domainname")
+                .context("reading the domainname")?;
+            require_joined_name("domainname", domainname, current.trim_end())?;
+        }
     }
 
     let in_user_ns = setup.new_user_ns
@@ -170,11 +186,23 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         no_pivot: setup.no_pivot,
         bind_sources: &bind_sources,
     };
-    rootfs::enter(&plan, &mut || run_create_hooks(setup, channel, host_pid))?;
-    // Before rootfs::finish may make the root read-only (runc's own template sets
-    // root.readonly).
-    create_missing_cwd(process.cwd())?;
-    rootfs::finish(spec)?;
+    let own_mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Mount);
+    if own_mount_ns {
+        rootfs::enter(&plan, &mut || run_create_hooks(setup, channel, host_pid))?;
+        // Before rootfs::finish may make the root read-only (runc's own template sets
+        // root.readonly).
+        create_missing_cwd(process.cwd())?;
+        rootfs::finish(spec)?;
+    } else {
+        rootfs::enter_without_mount_namespace(&setup.bundle.rootfs, &mut || {
+            run_create_hooks(setup, channel, host_pid)
+        })?;
+        create_missing_cwd(process.cwd())?;
+    }
 
     let state = ContainerState::new(
         setup.id,
@@ -186,7 +214,8 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     let last_steps = ProcessSetup {
         process,
         console: &setup.console,
-        is_console: true,
+        // Binding the pty onto /dev/console is a mount: not in the host's namespace.
+        is_console: own_mount_ns,
         preserve_fds: setup.preserve_fds,
         setgroups_allowed,
         seccomp: setup.seccomp,
@@ -278,6 +307,15 @@ fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
     let path = format!("/proc/self/ns/{kind}");
     let ours = nix::sys::stat::stat(path.as_str()).with_context(|| format!("reading {path}"))?;
     Ok((theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino))
+}
+
+/// In a uts namespace joined by path, the config's name is accepted only when the
+/// namespace already has it: setting it would rename the namespace for everyone in it.
+fn require_joined_name(field: &str, wanted: &str, current: &str) -> Result<()> {
+    if wanted != current {
+        bail!("{field} {wanted:?}: the uts namespace joined by path is named {current:?}, and skiff does not rename a namespace the container only joins");
+    }
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<()> {

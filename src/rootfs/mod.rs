@@ -137,6 +137,20 @@ pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) ->
     Ok(())
 }
 
+/// For a container without a mount namespace of its own: no mount at all (it would be
+/// the host's), only the root changed to the rootfs with chroot, which affects this
+/// process alone. `before_root` runs while the host's root is still the process' own.
+pub fn enter_without_mount_namespace(
+    rootfs: &Path,
+    before_root: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    before_root()?;
+    nix::unistd::chdir(rootfs).with_context(|| format!("entering rootfs {}", rootfs.display()))?;
+    nix::unistd::chroot(".").context("chroot into the rootfs")?;
+    nix::unistd::chdir("/").context("chdir to the new root")?;
+    Ok(())
+}
+
 /// For a /dev filesystem mount (not a bind) with `ro`: the same entry without it.
 fn writable_dev(entry: &oci_spec::runtime::Mount) -> Option<oci_spec::runtime::Mount> {
     let options = entry.options().as_deref().unwrap_or_default();

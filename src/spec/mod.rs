@@ -11,6 +11,7 @@ mod intel_rdt;
 pub mod lsm;
 mod mappings;
 mod mounts;
+mod namespace_rules;
 mod parse_errors;
 mod sysctl;
 mod template;
@@ -94,13 +95,13 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
     ] {
-        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
-            bail!("{field} is set but linux.namespaces has no new uts namespace");
+        // One joined by path is accepted when it already has that name (checked by the
+        // init): skiff never renames a namespace that is not the container's own.
+        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_any(LinuxNamespaceType::Uts) {
+            bail!("{field} is set but linux.namespaces has no uts namespace");
         }
     }
-    if !has_any(LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces must include a mount namespace");
-    }
+    namespace_rules::validate_without_mount_namespace(spec)?;
     if has_new(LinuxNamespaceType::User) {
         for (field, mappings) in [
             ("linux.uidMappings", linux.uid_mappings()),
