@@ -732,3 +732,140 @@ fn a_uts_namespace_joined_by_path_keeps_its_name() {
         "hostname is set but linux.namespaces has no uts namespace",
     );
 }
+
+/// A bind source under the bundle's scratch directory, with a file owned by `owner`.
+fn idmap_source(b: &Bundle, owner: u32) -> std::path::PathBuf {
+    let source = b.scratch().join("idmap-source");
+    std::fs::create_dir_all(&source).unwrap();
+    set_mode(&source, 0o777);
+    let existing = source.join("existing");
+    std::fs::write(&existing, "x").unwrap();
+    std::os::unix::fs::chown(&existing, Some(owner), Some(owner)).unwrap();
+    source
+}
+
+fn owner_on_host(path: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn an_idmapped_mount_shows_and_stores_mapped_owners() {
+    let rt = Runtime::new("spx-idmap");
+    let mut b = Bundle::new("spx-idmap");
+    // On disk 1000 (uid) / 2000 (gid) is the container's root through this mount.
+    let source = idmap_source(&b, 1000);
+    std::os::unix::fs::chown(source.join("existing"), Some(1000), Some(2000)).unwrap();
+    std::os::unix::fs::chown(&source, Some(1000), Some(2000)).unwrap();
+    b.add_mount(json!({
+        "destination": "/mnt/idmapped",
+        "type": "bind",
+        "source": source,
+        "options": ["bind", "idmap"],
+        "uidMappings": [{"containerID": 1000, "hostID": 0, "size": 1}],
+        "gidMappings": [{"containerID": 2000, "hostID": 0, "size": 1}],
+    }));
+    b.sh("stat -c %u:%g /mnt/idmapped/existing; stat -c %u:%g /mnt/idmapped; echo made > /mnt/idmapped/new; stat -c %u:%g /mnt/idmapped/new; grep -c ',idmapped' /proc/self/mountinfo");
+    let out = run_ok(&rt, &b);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["0:0", "0:0", "0:0"],
+        "inside, the directory and both files are root's: {out}"
+    );
+    assert!(
+        lines[3].parse::<u32>().unwrap() >= 1,
+        "the mount is idmapped: {out}"
+    );
+    assert_eq!(
+        owner_on_host(&source.join("new")),
+        (1000, 2000),
+        "on the host, the new file is stored with the mapped owner"
+    );
+    assert_eq!(
+        std::fs::read_to_string(source.join("new")).unwrap(),
+        "made\n"
+    );
+}
+
+#[test]
+fn ridmap_with_the_containers_user_namespace_mappings() {
+    let rt = Runtime::new("spx-ridmap");
+    let mut b = Bundle::new("spx-ridmap");
+    b.userns();
+    // Host root's files: without the idmap they would be nobody's in the container.
+    let source = idmap_source(&b, 0);
+    let sub = HostTmpfs::mount(&source.join("sub"));
+    set_mode(&sub.path, 0o777);
+    b.add_mount(json!({
+        "destination": "/mnt/idmapped",
+        "type": "bind",
+        "source": source,
+        "options": ["rbind", "ridmap"],
+    }));
+    std::fs::create_dir_all(b.rootfs.join("mnt/idmapped")).unwrap();
+    b.sh("id -u; stat -c %u /mnt/idmapped/existing; touch /mnt/idmapped/new /mnt/idmapped/sub/deep; stat -c %u /mnt/idmapped/new /mnt/idmapped/sub/deep");
+    let out = run_ok(&rt, &b);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["0", "0", "0", "0"],
+        "{out}"
+    );
+    // The container's root is host uid 100000, yet what it made is stored as uid 0.
+    assert_eq!(owner_on_host(&source.join("new")).0, 0);
+    assert_eq!(
+        owner_on_host(&sub.path.join("deep")).0,
+        0,
+        "ridmap reaches the submount"
+    );
+}
+
+#[test]
+fn hostile_idmapped_mounts_are_refused_by_field() {
+    let rt = Runtime::new("spx-idmap-bad");
+    let mut b = Bundle::new("spx-idmap-bad");
+    let source = idmap_source(&b, 0);
+    let map = |c: u64, h: u64, s: u64| json!([{"containerID": c, "hostID": h, "size": s}]);
+    for (extra, needle) in [
+        (
+            json!({"options": ["bind", "idmap"]}),
+            "option \"idmap\" without uidMappings",
+        ),
+        (
+            json!({"options": ["bind"], "uidMappings": map(0, 1, 1)}),
+            "given together",
+        ),
+        (
+            json!({"uidMappings": map(0, 1, 0), "gidMappings": map(0, 1, 1)}),
+            "mounts[7].uidMappings[0].size is 0",
+        ),
+        (
+            json!({"uidMappings": map(0, 4294967295, 5), "gidMappings": map(0, 1, 1)}),
+            "past the largest ID",
+        ),
+        (
+            json!({"uidMappings": map(0, 1, 1), "gidMappings": map(0, 4294967296, 1)}),
+            "mounts[7]",
+        ),
+        (
+            json!({"type": "tmpfs", "uidMappings": map(0, 1, 1), "gidMappings": map(0, 1, 1)}),
+            "must be a bind mount",
+        ),
+    ] {
+        b.edit(|c| {
+            let mounts = c["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| m["destination"] != "/mnt/idmapped");
+            let mut mount = json!({"destination": "/mnt/idmapped", "type": "bind", "source": source, "options": ["bind"]});
+            if extra["type"] == "tmpfs" {
+                mount["options"] = json!([]);
+            }
+            for (k, v) in extra.as_object().unwrap() {
+                mount[k] = v.clone();
+            }
+            mounts.push(mount);
+            assert_eq!(mounts.len(), 8, "the template has 7 mounts");
+        });
+        refused(&rt, &b, needle);
+    }
+}

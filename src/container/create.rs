@@ -184,7 +184,10 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         } else {
             (None, None)
         };
+    // Made here, as host root in the host's mount namespace, and inherited by the init.
+    let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
     let setup = InitSetup {
+        idmapped,
         bundle: &bundle,
         cgroup_path: &cgroup_path,
         cgroup_v1_views: cgroup.v1_views(),

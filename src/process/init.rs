@@ -50,6 +50,8 @@ pub struct InitSetup<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Idmapped copies of bind sources, made by the parent, by index in `mounts`.
+    pub idmapped: std::collections::HashMap<usize, OwnedFd>,
     /// Where the parent sends the bind sources it opened (new user and mount namespaces).
     pub bind_sources: Option<OwnedFd>,
     /// The state-directory lock the parent holds, to be closed (not unlocked) here.
@@ -185,6 +187,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         in_user_ns,
         no_pivot: setup.no_pivot,
         bind_sources: &bind_sources,
+        idmapped: &setup.idmapped,
     };
     let own_mount_ns = linux
         .namespaces()

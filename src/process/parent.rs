@@ -333,7 +333,7 @@ fn configure_steps(
     spawned.channel.send(&Message::CgroupJoined)
 }
 
-fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
+pub fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
     let content: String = mappings
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))

@@ -5,6 +5,7 @@
 pub mod bind_sources;
 mod cgroupfs;
 mod devices;
+pub mod idmap;
 mod masks;
 mod mounts;
 mod no_pivot;
@@ -49,6 +50,8 @@ pub struct RootfsPlan<'a> {
     pub no_pivot: bool,
     /// Bind sources the parent opened for the init, by index in `mounts`.
     pub bind_sources: &'a std::collections::HashMap<usize, OwnedFd>,
+    /// Idmapped copies of bind sources the parent made, detached, by index in `mounts`.
+    pub idmapped: &'a std::collections::HashMap<usize, OwnedFd>,
 }
 
 /// Everything up to and including the switch into the new root. On return the process'
@@ -87,7 +90,10 @@ pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) ->
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     let mut readonly_dev = false;
     for (index, entry) in spec_mounts.iter().enumerate() {
-        let source = plan.bind_sources.get(&index);
+        let source = match plan.idmapped.get(&index) {
+            Some(tree) => Some(mounts::Source::Tree(tree)),
+            None => plan.bind_sources.get(&index).map(mounts::Source::Opened),
+        };
         // A read-only /dev is mounted writable, filled (pts, shm, nodes, links), and made
         // read-only at the end, like runc: mounted read-only it could not be filled.
         if let Some(writable) = writable_dev(entry) {

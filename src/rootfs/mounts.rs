@@ -29,8 +29,17 @@ pub struct MountContext<'a> {
     pub mount_label: Option<&'a str>,
 }
 
-/// Mounts one config entry; `source` is the bind source the parent already opened, if any.
-pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<&OwnedFd>) -> Result<()> {
+/// A bind source the parent prepared.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// The source, opened (O_PATH) in the init's mount namespace.
+    Opened(&'a OwnedFd),
+    /// A detached, idmapped copy of the source's mount, to attach as it is.
+    Tree(&'a OwnedFd),
+}
+
+/// Mounts one config entry; `source` is the bind source the parent prepared, if any.
+pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<Source>) -> Result<()> {
     let destination = entry.destination();
     let typ = entry.typ().as_deref().unwrap_or("none");
     let options = MountOptions::parse(
@@ -131,8 +140,13 @@ fn bind(
     ctx: &MountContext,
     entry: &Mount,
     options: &MountOptions,
-    opened: Option<&OwnedFd>,
+    prepared: Option<Source>,
 ) -> Result<()> {
+    let (opened, tree) = match prepared {
+        Some(Source::Opened(fd)) => (Some(fd), None),
+        Some(Source::Tree(fd)) => (Some(fd), Some(fd)),
+        None => (None, None),
+    };
     let destination = entry.destination();
     let source = entry
         .source()
@@ -163,17 +177,21 @@ fn bind(
     } else {
         paths::ensure_file(ctx.root, destination)?
     };
-    let mut flags = MsFlags::MS_BIND;
-    if options.recursive {
-        flags |= MsFlags::MS_REC;
+    if let Some(tree) = tree {
+        sys::mount_attr::attach_tree(tree, &target).context("attaching the idmapped mount")?;
+    } else {
+        let mut flags = MsFlags::MS_BIND;
+        if options.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(
+            Some(&source),
+            sys::fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )?;
     }
-    mount(
-        Some(&source),
-        sys::fd_path(&target).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )?;
     let mounted = verify(ctx.root, destination)?;
     // A bind takes its source's flags: the ones asked for need a remount of the new mount.
     let wanted = options.flags.difference(MsFlags::MS_REMOUNT);

@@ -129,13 +129,7 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     }
     intel_rdt::validate(linux)?;
     crate::net_devices::validate(linux)?;
-    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            bail!(
-                "mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet"
-            );
-        }
-    }
+    crate::rootfs::idmap::validate(spec)?;
     if let Some(propagation) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flags(propagation).is_none() {
             bail!("linux.rootfsPropagation {propagation:?} is not a propagation mode");

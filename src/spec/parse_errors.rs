@@ -22,6 +22,12 @@ pub fn explain(text: &str) -> Option<String> {
         .or_else(|| bad::<LinuxMemoryPolicy>(get(linux, "memoryPolicy"), "linux.memoryPolicy"))
         .or_else(|| each::<LinuxTimeOffset>(get(linux, "timeOffsets"), "linux.timeOffsets"))
         .or_else(|| each::<LinuxNetDevice>(get(linux, "netDevices"), "linux.netDevices"))
+        .or_else(|| {
+            let mounts = config.get("mounts")?.as_array()?;
+            mounts.iter().enumerate().find_map(|(index, mount)| {
+                bad::<oci_spec::runtime::Mount>(Some(mount.clone()), &format!("mounts[{index}]"))
+            })
+        })
 }
 
 fn bad<T: DeserializeOwned>(value: Option<Value>, field: &str) -> Option<String> {
