@@ -681,6 +681,11 @@ fn without_a_mount_namespace_settings_that_need_mounts_are_refused() {
             json!({"kernel.shmmax": "1"}),
             "linux.sysctl needs a mount namespace",
         ),
+        (
+            "/process/terminal",
+            json!(true),
+            "process.terminal needs a mount namespace",
+        ),
     ] {
         let saved = b.config.pointer(pointer).cloned();
         b.set(pointer, value);

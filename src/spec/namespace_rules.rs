@@ -55,6 +55,14 @@ pub fn validate_without_mount_namespace(spec: &Spec) -> Result<()> {
                 .and_then(|r| r.readonly())
                 .unwrap_or(false),
         ),
+        // The pty comes from the container's own devpts, which only a mount provides.
+        (
+            "process.terminal",
+            spec.process()
+                .as_ref()
+                .and_then(|p| p.terminal())
+                .unwrap_or(false),
+        ),
     ];
     if let Some((field, _)) = needs_mounts.iter().find(|(_, set)| *set) {
         bail!("{field} needs a mount namespace: without one in linux.namespaces it would change the host's mounts");
