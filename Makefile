@@ -64,7 +64,7 @@ demo-deps:
 # Debian 12 ships podman's seccomp profile in golang-github-containers-common (later
 # releases in containers-common); gcc-multilib builds the i386 probe of tests/seccomp.rs.
 test-deps:
-	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a)
+	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a iproute2:ip)
 
 # The demo container's process: prints its hostname, PID, UID, working directory and
 # cgroups. ($$ is make's escape for $.)

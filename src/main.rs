@@ -6,6 +6,7 @@ mod container;
 mod hooks;
 mod logging;
 mod mountinfo;
+mod net_devices;
 mod oci_state;
 mod process;
 mod rootfs;

@@ -108,3 +108,55 @@ fn joining_a_mount_namespace_by_path_leaves_nothing_behind() {
     b.assert_nothing_left();
     a.kill(Some("KILL")).assert_ok();
 }
+
+#[test]
+fn a_user_namespace_joined_by_path_owns_the_namespaces_the_container_creates() {
+    let rt = Runtime::new("spx-join-user");
+    let mut owner = Bundle::new("spx-join-user-a");
+    owner.userns();
+    let a = rt.container(&owner);
+    let a_pid = start_sleeper(&a, &mut owner);
+    let a_user = std::fs::read_link(format!("/proc/{a_pid}/ns/user")).unwrap();
+
+    let mut member = Bundle::new("spx-join-user-b");
+    member.join_namespace("user", &format!("/proc/{a_pid}/ns/user"));
+    member.args(&["sleep", "1000"]);
+    // A's root (host uid 100000) owns one directory of B's image, to write in.
+    let shared = member.rootfs.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::os::unix::fs::chown(&shared, Some(100000), Some(100000)).unwrap();
+    let b = rt.container(&member);
+    b.create(&[]).assert_ok();
+    b.start().assert_ok();
+    let b_pid = b.state()["pid"].as_i64().unwrap();
+    let out = rt.exec(&[
+        "exec",
+        &member.name,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/user; tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/self/uid_map | tr -s ' '; id -u; touch /shared/made-here; stat -c %u /shared/made-here",
+    ]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            a_user.to_str().unwrap(),
+            "sleep 1000",
+            "0 100000 65536",
+            "0",
+            "0"
+        ],
+        "B runs in A's user namespace, as its root, with its own pid namespace"
+    );
+    // Its new namespaces are its own, not A's, and belong to A's user namespace: a file
+    // its root made is owned by host uid 100000.
+    for ns in ["pid", "mnt", "net", "ipc", "uts"] {
+        let of = |pid: i64| std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+        assert_ne!(of(b_pid), of(a_pid as i64), "{ns} must be B's own");
+    }
+    let made = std::fs::metadata(shared.join("made-here")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&made), 100000);
+    b.kill(Some("KILL")).assert_ok();
+    a.kill(Some("KILL")).assert_ok();
+}

@@ -292,13 +292,16 @@ fn kill_stopped_or_bad_signal() {
 
 #[test]
 fn unsupported_confinement_is_refused_not_ignored() {
-    // SKIFF-SPECIFIC: runc applies linux.personality; skiff does not yet, so it must
-    // refuse a config that asks for it rather than run the container without it.
-    // (linux.seccomp, the first such setting, is honoured now: tests/seccomp.rs.)
+    // SKIFF-SPECIFIC: the runtime spec defines no linux.personality flags, so skiff
+    // refuses any rather than run the container without it. (The domain is honoured:
+    // tests/spec_settings.rs.)
     let rt = Runtime::new("nopersonality");
     let mut b = Bundle::new("nopersonality");
-    b.set("/linux/personality", json!({"domain": "LINUX32"}));
-    create_rejected(&rt, &b, &b.name, "linux.personality");
+    b.set(
+        "/linux/personality",
+        json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]}),
+    );
+    create_rejected(&rt, &b, &b.name, "linux.personality.flags");
 }
 
 #[test]

@@ -174,13 +174,20 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
 
     // A user namespace cannot reach what only host root can: the parent opens the bind
     // sources for it, inside its new mount namespace.
-    let (sources_parent, sources_init) = if new_user_ns && is_new(LinuxNamespaceType::Mount) {
-        let channel = crate::rootfs::bind_sources::channel()?;
-        (Some(channel.parent), Some(channel.init))
-    } else {
-        (None, None)
-    };
+    let user_joined = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
+    let (sources_parent, sources_init) =
+        if (new_user_ns || user_joined) && is_new(LinuxNamespaceType::Mount) {
+            let channel = crate::rootfs::bind_sources::channel()?;
+            (Some(channel.parent), Some(channel.init))
+        } else {
+            (None, None)
+        };
+    // Made here, as host root in the host's mount namespace, and inherited by the init.
+    let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
     let setup = InitSetup {
+        idmapped,
         bundle: &bundle,
         cgroup_path: &cgroup_path,
         cgroup_v1_views: cgroup.v1_views(),
@@ -189,6 +196,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         joined,
         new_user_ns,
         new_cgroup_ns: is_new(LinuxNamespaceType::Cgroup),
+        new_time_ns: is_new(LinuxNamespaceType::Time),
         no_pivot: options.no_pivot,
         no_new_keyring: options.no_new_keyring,
         preserve_fds: options.preserve_fds,

@@ -148,6 +148,16 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         None => None,
     };
     let joined = init.namespaces()?;
+    // A container without a mount namespace of its own shares skiff's: the process
+    // reaches its root by chroot instead of by joining the mount namespace.
+    let chroot_to = if joined
+        .iter()
+        .any(|(kind, _)| *kind == CloneFlags::CLONE_NEWNS)
+    {
+        None
+    } else {
+        Some(init.root()?)
+    };
     // Everything opened through /proc/<pid> was the recorded init's.
     init.confirm()?;
     let state = ContainerState::new(
@@ -168,6 +178,12 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         seccomp: seccomp.as_ref(),
         state: &state,
         lock_fd: dir.raw_fd(),
+        chroot_to,
+        personality: spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        memory_policy: spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.memory_policy().as_ref()),
     };
     let spawned = crate::process::exec::spawn(&setup)?;
     let mut undo = Undo(Some(spawned.pid));
@@ -418,8 +434,15 @@ fn inherit(
     if overrides.no_new_privs {
         process.set_no_new_privileges(Some(true));
     }
-    crate::spec::lsm::refuse_label("--apparmor", overrides.apparmor.as_deref())?;
-    crate::spec::lsm::refuse_label("--process-label", overrides.process_label.as_deref())?;
+    use crate::spec::lsm::{check_label, Lsm};
+    if let Some(profile) = &overrides.apparmor {
+        check_label("--apparmor", Some(profile), Lsm::AppArmor)?;
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &overrides.process_label {
+        check_label("--process-label", Some(label), Lsm::SELinux)?;
+        process.set_selinux_label(Some(label.clone()));
+    }
     Ok(process)
 }
 

@@ -34,6 +34,13 @@ pub struct ExecSetup<'a> {
     pub lock_fd: RawFd,
     /// How the process enters the container's cgroup by itself.
     pub cgroup_entry: &'a crate::cgroups::Entry,
+    /// The container's root, when the process gets it by chroot (a container without a
+    /// mount namespace of its own) rather than by joining the mount namespace.
+    pub chroot_to: Option<OwnedFd>,
+    /// The container's `linux.personality`.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's `linux.memoryPolicy`.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// Clones the process into the container's namespaces. In the child this never returns.
@@ -82,6 +89,10 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         Message::CgroupJoined,
         "skiff to move the process into the container's cgroup",
     )?;
+    if let Some(root) = &setup.chroot_to {
+        nix::unistd::fchdir(root).context("entering the container's root")?;
+        nix::unistd::chroot(".").context("chroot into the container's root")?;
+    }
     let user_ns = setup
         .joined
         .iter()
@@ -113,6 +124,8 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         seccomp: setup.seccomp,
         state: setup.state,
         host_pid,
+        personality: setup.personality,
+        memory_policy: setup.memory_policy,
     };
     tail::exec_process(&last_steps, &mut || {
         // Once exec'd, the process lives on its own: `exec --detach` returns at once.

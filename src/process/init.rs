@@ -46,9 +46,12 @@ pub struct InitSetup<'a> {
     pub joined: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
     pub new_cgroup_ns: bool,
+    pub new_time_ns: bool,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
+    /// Idmapped copies of bind sources, made by the parent, by index in `mounts`.
+    pub idmapped: std::collections::HashMap<usize, OwnedFd>,
     /// Where the parent sends the bind sources it opened (new user and mount namespaces).
     pub bind_sources: Option<OwnedFd>,
     /// The state-directory lock the parent holds, to be closed (not unlocked) here.
@@ -110,7 +113,22 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         .iter()
         .filter(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
     {
-        nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+        // Born in it already when it was cloned into new namespaces owned by it.
+        if !is_own_namespace(fd, "user")? {
+            nix::sched::setns(fd, *kind).with_context(|| format!("joining namespace {kind:?}"))?;
+        }
+        // Root of the joined user namespace (as in a new one) until the last steps
+        // switch to the process' own user: files made for the container need a mapped
+        // owner.
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .context("becoming gid 0 in the joined user namespace (is it mapped?)")?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .context("becoming uid 0 in the joined user namespace (is it mapped?)")?;
+    }
+    // Owned by the container's user namespace, and entered first by the exec of the
+    // container's program.
+    if setup.new_time_ns {
+        super::time_namespace::create(linux.time_offsets().as_ref())?;
     }
     // A cgroup namespace is rooted where the process is when it is made: only now, inside
     // the container's cgroup.
@@ -123,11 +141,27 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     if !setup.no_new_keyring {
         sys::join_new_session_keyring().context("creating a session keyring")?;
     }
+    let new_uts = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Uts && ns.path().is_none());
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(hostname).context("setting hostname")?;
+        if new_uts {
+            nix::unistd::sethostname(hostname).context("setting hostname")?;
+        } else {
+            let current = nix::unistd::gethostname().context("reading the hostname")?;
+            require_joined_name("hostname", hostname, &current.to_string_lossy())?;
+        }
     }
     if let Some(domainname) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        set_domainname(domainname)?;
+        if new_uts {
+            set_domainname(domainname)?;
+        } else {
+            let current = std::fs::read_to_string("/proc/sys/kernel/domainname")
+                .context("reading the domainname")?;
+            require_joined_name("domainname", domainname, current.trim_end())?;
+        }
     }
 
     let in_user_ns = setup.new_user_ns
@@ -153,12 +187,25 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         in_user_ns,
         no_pivot: setup.no_pivot,
         bind_sources: &bind_sources,
+        idmapped: &setup.idmapped,
     };
-    rootfs::enter(&plan, &mut || run_create_hooks(setup, channel, host_pid))?;
-    // Before rootfs::finish may make the root read-only (runc's own template sets
-    // root.readonly).
-    create_missing_cwd(process.cwd())?;
-    rootfs::finish(spec)?;
+    let own_mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Mount);
+    if own_mount_ns {
+        rootfs::enter(&plan, &mut || run_create_hooks(setup, channel, host_pid))?;
+        // Before rootfs::finish may make the root read-only (runc's own template sets
+        // root.readonly).
+        create_missing_cwd(process.cwd())?;
+        rootfs::finish(spec)?;
+    } else {
+        rootfs::enter_without_mount_namespace(&setup.bundle.rootfs, &mut || {
+            run_create_hooks(setup, channel, host_pid)
+        })?;
+        create_missing_cwd(process.cwd())?;
+    }
 
     let state = ContainerState::new(
         setup.id,
@@ -170,12 +217,15 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     let last_steps = ProcessSetup {
         process,
         console: &setup.console,
-        is_console: true,
+        // Binding the pty onto /dev/console is a mount: not in the host's namespace.
+        is_console: own_mount_ns,
         preserve_fds: setup.preserve_fds,
         setgroups_allowed,
         seccomp: setup.seccomp,
         state: &state,
         host_pid,
+        personality: linux.personality().as_ref(),
+        memory_policy: linux.memory_policy().as_ref(),
     };
     tail::exec_process(&last_steps, &mut || {
         wait_to_be_started(setup, channel)?;
@@ -252,6 +302,23 @@ fn report_through_fifo(fifo: &OwnedFd, message: &str) {
     // One write of at most PIPE_BUF bytes is never interleaved or cut.
     let bytes = message.as_bytes();
     let _ = nix::unistd::write(fifo, &bytes[..bytes.len().min(libc::PIPE_BUF)]);
+}
+
+/// Whether the namespace `fd` refers to is this process' own of that kind.
+fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
+    let theirs = nix::sys::stat::fstat(fd).context("inspecting a namespace to join")?;
+    let path = format!("/proc/self/ns/{kind}");
+    let ours = nix::sys::stat::stat(path.as_str()).with_context(|| format!("reading {path}"))?;
+    Ok((theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino))
+}
+
+/// In a uts namespace joined by path, the config's name is accepted only when the
+/// namespace already has it: setting it would rename the namespace for everyone in it.
+fn require_joined_name(field: &str, wanted: &str, current: &str) -> Result<()> {
+    if wanted != current {
+        bail!("{field} {wanted:?}: the uts namespace joined by path is named {current:?}, and skiff does not rename a namespace the container only joins");
+    }
+    Ok(())
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -7,3 +7,4 @@ pub mod exec;
 pub mod init;
 pub mod parent;
 pub mod tail;
+pub mod time_namespace;

@@ -22,7 +22,8 @@ pub struct Spawned {
 }
 
 /// Namespace flags the init is cloned with: every namespace the config asks to create,
-/// except the cgroup namespace, which the init makes once it is inside its cgroup.
+/// except the cgroup namespace, which the init makes once it is inside its cgroup, and the
+/// time namespace, whose offsets the init writes before anything enters it.
 pub fn clone_flags(spec: &Spec) -> CloneFlags {
     let mut flags = CloneFlags::empty();
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
@@ -31,7 +32,6 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
         .flatten()
         .filter(|ns| ns.path().is_none());
     for ns in to_create {
-        // Time namespaces are refused by validation; clone(2) cannot carry them anyway.
         if !matches!(
             ns.typ(),
             LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time
@@ -92,7 +92,18 @@ pub fn clone_joined(
         .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
         .collect();
     let visit = JoinedNamespaces::enter(&joined_by_parent).context(joined_from.to_string())?;
-    let cloned = sys::clone_process(flags.bits() as u64, into_cgroup);
+    let user_ns = joined
+        .iter()
+        .find(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
+        .map(|(_, fd)| fd);
+    let cloned = match user_ns {
+        // New namespaces must belong to the joined user namespace, which skiff cannot
+        // enter and leave again: a helper enters it and clones the child from there.
+        Some(user_ns) if !flags.is_empty() => {
+            clone_from_user_ns(user_ns, flags.bits() as u64, into_cgroup)
+        }
+        _ => sys::clone_process(flags.bits() as u64, into_cgroup),
+    };
     if let Ok(Forked::Child) = cloned {
         // The child stays in the joined namespaces: it closes its copies of the parent's
         // way back, which must not reach the container.
@@ -113,6 +124,66 @@ pub fn clone_joined(
                 pid,
                 channel: parent_end,
             })
+        }
+    }
+}
+
+/// Clones a child of this process born in the user namespace `user_ns` and in new
+/// namespaces (`flags`) owned by it. A short-lived helper joins the user namespace (a
+/// one-way step) and clones the child with CLONE_PARENT, so the child is this process'
+/// own, then reports its PID (or the clone's errno) and exits.
+const JOIN_FAILED: i64 = 1 << 20;
+
+fn clone_from_user_ns(
+    user_ns: &OwnedFd,
+    flags: u64,
+    into_cgroup: Option<std::os::fd::RawFd>,
+) -> std::io::Result<Forked> {
+    let (report_read, report_write) = nix::unistd::pipe()?;
+    match sys::clone_process(0, None)? {
+        Forked::Child => {
+            drop(report_read);
+            // A failure is reported as minus its errno, plus JOIN_FAILED if it was the join.
+            let value: i64 = match nix::sched::setns(user_ns, CloneFlags::CLONE_NEWUSER) {
+                Err(errno) => -(JOIN_FAILED + errno as i64),
+                Ok(()) => {
+                    match sys::clone_process(flags | libc::CLONE_PARENT as u64, into_cgroup) {
+                        Ok(Forked::Child) => return Ok(Forked::Child),
+                        Ok(Forked::Parent(pid)) => i64::from(pid),
+                        Err(error) => -i64::from(error.raw_os_error().unwrap_or(libc::EIO)),
+                    }
+                }
+            };
+            let _ = nix::unistd::write(&report_write, &value.to_ne_bytes());
+            // The helper holds nothing of its own: leave without running destructors,
+            // which would undo what the real parent still holds (locks, cgroups).
+            std::process::exit(0)
+        }
+        Forked::Parent(helper) => {
+            drop(report_write);
+            let mut bytes = [0u8; 8];
+            let read = nix::unistd::read(&report_read, &mut bytes);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(helper), None);
+            match read {
+                Ok(8) => {}
+                Ok(_) => {
+                    return Err(std::io::Error::other(
+                        "the helper joining the user namespace died without a report",
+                    ))
+                }
+                Err(error) => return Err(error.into()),
+            }
+            match -i64::from_ne_bytes(bytes) {
+                pid if pid < 0 => Ok(Forked::Parent(-pid as libc::pid_t)),
+                join if join > JOIN_FAILED => Err(std::io::Error::new(
+                    std::io::Error::from_raw_os_error((join - JOIN_FAILED) as i32).kind(),
+                    format!(
+                        "joining the user namespace: {}",
+                        std::io::Error::from_raw_os_error((join - JOIN_FAILED) as i32)
+                    ),
+                )),
+                errno => Err(std::io::Error::from_raw_os_error(errno as i32)),
+            }
         }
     }
 }
@@ -244,6 +315,10 @@ fn configure_steps(
         write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
         write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
     }
+    // Before the init may go on: its program finds the devices there from the start.
+    if let Some(linux) = linux {
+        crate::net_devices::move_into(linux, pid)?;
+    }
     spawned.channel.send(&Message::Go { host_pid: pid })?;
     // Where the init could not enter its cgroup by itself (see cgroups::Entry), it sets up
     // its mounts while the kernel moves it: that migration waits for an RCU grace period,
@@ -258,7 +333,7 @@ fn configure_steps(
     spawned.channel.send(&Message::CgroupJoined)
 }
 
-fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
+pub fn write_id_map(pid: i32, file: &str, mappings: &[LinuxIdMapping]) -> Result<()> {
     let content: String = mappings
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))

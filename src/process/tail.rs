@@ -15,7 +15,7 @@ use oci_spec::runtime::Process;
 use crate::oci_state::ContainerState;
 use crate::rootfs::paths;
 use crate::security::seccomp::Seccomp;
-use crate::security::{capabilities::CapabilitySets, identity, rlimits};
+use crate::security::{capabilities::CapabilitySets, identity, rlimits, scheduling};
 use crate::{sys, terminal};
 
 /// Where the pty master goes when `process.terminal` is set.
@@ -40,6 +40,10 @@ pub struct ProcessSetup<'a> {
     pub state: &'a ContainerState,
     /// This process's PID as the host sees it (the state's is the init's).
     pub host_pid: i32,
+    /// The container's `linux.personality`, for every one of its processes.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's `linux.memoryPolicy`, likewise.
+    pub memory_policy: Option<&'a oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 /// Runs the last steps and execs `process.args`. `before_exec` runs after the process has
@@ -57,6 +61,13 @@ pub fn exec_process(
     close_on_exec_except_preserved(setup.preserve_fds)?;
     enter_cwd(process.cwd())?;
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    scheduling::apply(process)?;
+    if let Some(personality) = setup.personality {
+        crate::security::personality::apply(personality)?;
+    }
+    if let Some(policy) = setup.memory_policy {
+        crate::security::memory_policy::apply(policy)?;
+    }
     let env = process.env().clone().unwrap_or_default();
     let args = process.args().as_deref().unwrap_or_default();
     let name = args.first().context("process.args is empty")?;
@@ -84,6 +95,7 @@ pub fn exec_process(
     sys::set_umask(process.user().umask().unwrap_or(0o022));
 
     before_exec()?;
+    crate::spec::lsm::apply_process_labels(process)?;
 
     close_on_exec_except_preserved(setup.preserve_fds)?;
     let args = to_cstrings(args)?;

@@ -5,6 +5,7 @@
 pub mod bind_sources;
 mod cgroupfs;
 mod devices;
+pub mod idmap;
 mod masks;
 mod mounts;
 mod no_pivot;
@@ -49,6 +50,8 @@ pub struct RootfsPlan<'a> {
     pub no_pivot: bool,
     /// Bind sources the parent opened for the init, by index in `mounts`.
     pub bind_sources: &'a std::collections::HashMap<usize, OwnedFd>,
+    /// Idmapped copies of bind sources the parent made, detached, by index in `mounts`.
+    pub idmapped: &'a std::collections::HashMap<usize, OwnedFd>,
 }
 
 /// Everything up to and including the switch into the new root. On return the process'
@@ -82,11 +85,15 @@ pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) ->
         cgroup_path: plan.cgroup_path,
         new_cgroup_ns: plan.new_cgroup_ns,
         cgroup_v1_views: plan.cgroup_v1_views,
+        mount_label: crate::spec::lsm::mount_label(plan.spec),
     };
     let spec_mounts = plan.spec.mounts().as_deref().unwrap_or_default();
     let mut readonly_dev = false;
     for (index, entry) in spec_mounts.iter().enumerate() {
-        let source = plan.bind_sources.get(&index);
+        let source = match plan.idmapped.get(&index) {
+            Some(tree) => Some(mounts::Source::Tree(tree)),
+            None => plan.bind_sources.get(&index).map(mounts::Source::Opened),
+        };
         // A read-only /dev is mounted writable, filled (pts, shm, nodes, links), and made
         // read-only at the end, like runc: mounted read-only it could not be filled.
         if let Some(writable) = writable_dev(entry) {
@@ -132,6 +139,20 @@ pub fn enter(plan: &RootfsPlan, before_pivot: &mut dyn FnMut() -> Result<()>) ->
     } else {
         pivot()?;
     }
+    nix::unistd::chdir("/").context("chdir to the new root")?;
+    Ok(())
+}
+
+/// For a container without a mount namespace of its own: no mount at all (it would be
+/// the host's), only the root changed to the rootfs with chroot, which affects this
+/// process alone. `before_root` runs while the host's root is still the process' own.
+pub fn enter_without_mount_namespace(
+    rootfs: &Path,
+    before_root: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    before_root()?;
+    nix::unistd::chdir(rootfs).with_context(|| format!("entering rootfs {}", rootfs.display()))?;
+    nix::unistd::chroot(".").context("chroot into the rootfs")?;
     nix::unistd::chdir("/").context("chdir to the new root")?;
     Ok(())
 }

@@ -25,10 +25,21 @@ pub struct MountContext<'a> {
     /// On cgroup v1: each hierarchy's name and the container's cgroup directory in it,
     /// as the parent found them. `None` on cgroup v2.
     pub cgroup_v1_views: Option<&'a [(OsString, PathBuf)]>,
+    /// `linux.mountLabel`, given to every filesystem mounted for the container (SELinux).
+    pub mount_label: Option<&'a str>,
 }
 
-/// Mounts one config entry; `source` is the bind source the parent already opened, if any.
-pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<&OwnedFd>) -> Result<()> {
+/// A bind source the parent prepared.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// The source, opened (O_PATH) in the init's mount namespace.
+    Opened(&'a OwnedFd),
+    /// A detached, idmapped copy of the source's mount, to attach as it is.
+    Tree(&'a OwnedFd),
+}
+
+/// Mounts one config entry; `source` is the bind source the parent prepared, if any.
+pub fn mount_entry(ctx: &MountContext, entry: &Mount, source: Option<Source>) -> Result<()> {
     let destination = entry.destination();
     let typ = entry.typ().as_deref().unwrap_or("none");
     let options = MountOptions::parse(
@@ -75,7 +86,7 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let destination = entry.destination();
     let target = paths::mkdir_all(ctx.root, destination)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
-    let data = options.data();
+    let data = with_label(options.data(), ctx.mount_label, typ);
     let flags = options.flags.difference(MsFlags::MS_REMOUNT);
     let attempt = mount(
         Some(&source),
@@ -111,12 +122,31 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     propagate(&mounted, options.propagation)
 }
 
+/// The data string with the SELinux `context=` option, for filesystems that take labels
+/// (not proc, sysfs, cgroup and mqueue, whose files have fixed labels, as in runc).
+fn with_label(data: Option<String>, label: Option<&str>, typ: &str) -> Option<String> {
+    let Some(label) = label else { return data };
+    if matches!(typ, "proc" | "sysfs" | "cgroup" | "cgroup2" | "mqueue") {
+        return data;
+    }
+    let context = format!("context=\"{label}\"");
+    Some(match data {
+        Some(data) => format!("{data},{context}"),
+        None => context,
+    })
+}
+
 fn bind(
     ctx: &MountContext,
     entry: &Mount,
     options: &MountOptions,
-    opened: Option<&OwnedFd>,
+    prepared: Option<Source>,
 ) -> Result<()> {
+    let (opened, tree) = match prepared {
+        Some(Source::Opened(fd)) => (Some(fd), None),
+        Some(Source::Tree(fd)) => (Some(fd), Some(fd)),
+        None => (None, None),
+    };
     let destination = entry.destination();
     let source = entry
         .source()
@@ -147,17 +177,21 @@ fn bind(
     } else {
         paths::ensure_file(ctx.root, destination)?
     };
-    let mut flags = MsFlags::MS_BIND;
-    if options.recursive {
-        flags |= MsFlags::MS_REC;
+    if let Some(tree) = tree {
+        sys::mount_attr::attach_tree(tree, &target).context("attaching the idmapped mount")?;
+    } else {
+        let mut flags = MsFlags::MS_BIND;
+        if options.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(
+            Some(&source),
+            sys::fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )?;
     }
-    mount(
-        Some(&source),
-        sys::fd_path(&target).as_str(),
-        None::<&str>,
-        flags,
-        None::<&str>,
-    )?;
     let mounted = verify(ctx.root, destination)?;
     // A bind takes its source's flags: the ones asked for need a remount of the new mount.
     let wanted = options.flags.difference(MsFlags::MS_REMOUNT);

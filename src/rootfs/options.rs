@@ -70,7 +70,9 @@ impl MountOptions {
             } else if option == "rbind" {
                 parsed.bind = true;
                 parsed.recursive = true;
-            } else if matches!(option.as_str(), "idmap" | "ridmap" | "tmpcopyup") {
+            } else if matches!(option.as_str(), "idmap" | "ridmap") {
+                // Made by the parent before the mount (rootfs::idmap), not a mount flag.
+            } else if option == "tmpcopyup" {
                 bail!("option {option:?} is not supported yet");
             } else {
                 parsed.data.push(option.clone());
@@ -259,9 +261,9 @@ mod tests {
 
     #[test]
     fn deferred_features_are_refused_by_name() {
-        for option in ["idmap", "ridmap", "tmpcopyup"] {
-            let err = try_parse(&[option], false).unwrap_err();
-            assert!(err.to_string().contains(option), "{err}");
-        }
+        let err = try_parse(&["tmpcopyup"], false).unwrap_err();
+        assert!(err.to_string().contains("tmpcopyup"), "{err}");
+        // idmap/ridmap are no mount flags: rootfs::idmap makes them.
+        assert_eq!(parse(&["bind", "idmap"]), parse(&["bind"]));
     }
 }

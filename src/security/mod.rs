@@ -3,5 +3,8 @@
 
 pub mod capabilities;
 pub mod identity;
+pub mod memory_policy;
+pub mod personality;
 pub mod rlimits;
+pub mod scheduling;
 pub mod seccomp;

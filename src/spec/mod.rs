@@ -7,9 +7,12 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 pub mod cgroups;
 mod hooks;
+mod intel_rdt;
 pub mod lsm;
 mod mappings;
 mod mounts;
+mod namespace_rules;
+mod parse_errors;
 mod sysctl;
 mod template;
 pub use template::template;
@@ -31,7 +34,10 @@ pub fn load(bundle: &Path) -> Result<Bundle> {
     let text = std::fs::read_to_string(&config)
         .with_context(|| format!("reading {}", config.display()))?;
     let spec: Spec = serde_json::from_str(&text)
-        .map_err(|e| crate::security::seccomp::name_the_field(&text, e.into()))
+        .map_err(|e| match parse_errors::explain(&text) {
+            Some(message) => anyhow::anyhow!(message),
+            None => crate::security::seccomp::name_the_field(&text, e.into()),
+        })
         .with_context(|| format!("parsing {}", config.display()))?;
     let rootfs = validate(&spec, &dir)?;
     Ok(Bundle { dir, rootfs, spec })
@@ -84,27 +90,18 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         {
             bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
         }
-        if ns.typ() == LinuxNamespaceType::Time {
-            bail!("linux.namespaces[{index}]: time namespaces are not supported yet");
-        }
     }
     for (field, value) in [
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
     ] {
-        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
-            bail!("{field} is set but linux.namespaces has no new uts namespace");
+        // One joined by path is accepted when it already has that name (checked by the
+        // init): skiff never renames a namespace that is not the container's own.
+        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_any(LinuxNamespaceType::Uts) {
+            bail!("{field} is set but linux.namespaces has no uts namespace");
         }
     }
-    if !has_any(LinuxNamespaceType::Mount) {
-        bail!("linux.namespaces must include a mount namespace");
-    }
-    let user_joined = namespaces
-        .iter()
-        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
-    if user_joined && namespaces.iter().any(|ns| ns.path().is_none()) {
-        bail!("linux.namespaces: joining a user namespace by path while creating other namespaces is not supported yet");
-    }
+    namespace_rules::validate_without_mount_namespace(spec)?;
     if has_new(LinuxNamespaceType::User) {
         for (field, mappings) in [
             ("linux.uidMappings", linux.uid_mappings()),
@@ -115,28 +112,24 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             }
         }
     }
+    crate::process::time_namespace::validate(
+        linux.time_offsets().as_ref(),
+        has_new(LinuxNamespaceType::Time),
+    )?;
     sysctl::validate(linux)?;
     mappings::validate(linux)?;
     lsm::validate(spec)?;
     mounts::validate(spec)?;
     hooks::validate(spec)?;
-    // Settings skiff cannot honour yet are refused rather than silently ignored: a
-    // container asked to run confined must not run unconfined.
-    let unsupported = [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.timeOffsets", linux.time_offsets().is_some()),
-    ];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
-        bail!("{field} is not supported yet");
+    if let Some(personality) = linux.personality() {
+        crate::security::personality::value(personality)?;
     }
-    for (index, mount) in spec.mounts().iter().flatten().enumerate() {
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            bail!(
-                "mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet"
-            );
-        }
+    if let Some(policy) = linux.memory_policy() {
+        crate::security::memory_policy::policy(policy)?;
     }
+    intel_rdt::validate(linux)?;
+    crate::net_devices::validate(linux)?;
+    crate::rootfs::idmap::validate(spec)?;
     if let Some(propagation) = linux.rootfs_propagation() {
         if crate::rootfs::propagation_flags(propagation).is_none() {
             bail!("linux.rootfsPropagation {propagation:?} is not a propagation mode");
@@ -156,17 +149,10 @@ pub fn validate_process(process: &Process) -> Result<()> {
         bail!("process.cwd {} must be absolute", process.cwd().display());
     }
     lsm::validate_process(process)?;
+    crate::security::scheduling::validate(process)?;
     // Settings skiff cannot honour yet are refused rather than silently ignored.
-    let unsupported = [
-        ("process.scheduler", process.scheduler().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ];
-    if let Some((field, _)) = unsupported.iter().find(|(_, present)| *present) {
-        bail!("{field} is not supported yet");
+    if process.exec_cpu_affinity().is_some() {
+        bail!("process.execCPUAffinity is not supported yet");
     }
     Ok(())
 }
@@ -227,13 +213,8 @@ mod tests {
 
     #[test]
     fn settings_skiff_cannot_honour_are_refused_by_name() {
-        let cases: [(&str, serde_json::Value); 2] = [
-            (
-                "linux.personality",
-                serde_json::json!({"domain": "LINUX32"}),
-            ),
-            ("linux.intelRdt", serde_json::json!({"closID": "x"})),
-        ];
+        let cases: [(&str, serde_json::Value); 1] =
+            [("linux.intelRdt", serde_json::json!({"closID": "x"}))];
         for (field, value) in cases {
             let key = field.trim_start_matches("linux.").to_string();
             let err = validate_with(|c| c["linux"][key] = value).unwrap_err();

@@ -14,6 +14,7 @@ pub mod bpf;
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
+pub mod sched;
 pub mod scm;
 pub mod seccomp;
 
@@ -44,9 +45,12 @@ pub fn clone_process(flags: u64, into_cgroup: Option<RawFd>) -> io::Result<Forke
         cgroup: u64,
     }
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    // A CLONE_PARENT child takes its exit signal from the caller, which clone3 insists
+    // on by refusing one of its own.
+    let sibling = flags & libc::CLONE_PARENT as u64 != 0;
     let args = CloneArgs {
         flags: flags | into_cgroup.map_or(0, |_| CLONE_INTO_CGROUP),
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal: if sibling { 0 } else { libc::SIGCHLD as u64 },
         cgroup: into_cgroup.map_or(0, |fd| fd as u64),
         ..Default::default()
     };
