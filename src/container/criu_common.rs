@@ -167,6 +167,45 @@ pub fn external_mounts(
     out
 }
 
+/// Makes the mount points of the bind mounts in the rootfs, as `create` would: CRIU
+/// mounts the external ones there and fails where one is missing (a fresh copy of a
+/// rootfs, say). Points below a tmpfs of the config are left to CRIU, which restores the
+/// tmpfs with its contents.
+pub fn make_mountpoints(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .collect();
+    let root: OwnedFd = std::fs::File::open(rootfs)
+        .with_context(|| format!("opening the rootfs {}", rootfs.display()))?
+        .into();
+    for mount in mounts.iter().filter(|m| is_bind(m)) {
+        let destination = mount.destination();
+        if tmpfs
+            .iter()
+            .any(|t| destination != *t && destination.starts_with(t))
+        {
+            continue;
+        }
+        let source = mount.source().as_deref().map(|s| bundle.join(s));
+        let is_dir = source.as_deref().is_none_or(Path::is_dir);
+        let made = if is_dir {
+            crate::rootfs::paths::mkdir_all(&root, destination).map(drop)
+        } else {
+            crate::rootfs::paths::ensure_file(&root, destination).map(drop)
+        };
+        made.with_context(|| {
+            format!(
+                "making the mount point {} in the rootfs",
+                destination.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// CRIU's name of a namespace type.
 fn criu_ns_name(kind: LinuxNamespaceType) -> &'static str {
     match kind {

@@ -157,6 +157,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Restored> {
     cgroup.make()?;
     cgroup.prepare(spec)?;
 
+    common::make_mountpoints(spec, &bundle.dir, &bundle.rootfs)?;
     let criu_root = dir.path.join(CRIU_ROOT);
     std::fs::create_dir(&criu_root).with_context(|| format!("creating {}", criu_root.display()))?;
     undo.criu_root = Some(criu_root.clone());

@@ -62,11 +62,7 @@ impl Session {
     /// Sends `request` and answers CRIU's notifications with `on_notify(script, pid, fd)`
     /// until the final response, which is returned if it reports success. A failing
     /// notification handler fails the request (CRIU then undoes what it did).
-    pub fn call(
-        mut self,
-        request: &[u8],
-        on_notify: &mut OnNotify,
-    ) -> Result<Response> {
+    pub fn call(mut self, request: &[u8], on_notify: &mut OnNotify) -> Result<Response> {
         let result = self.exchange(request, on_notify);
         // CRIU ends its session when the socket closes.
         let Session {
@@ -86,11 +82,7 @@ impl Session {
         Ok(response)
     }
 
-    fn exchange(
-        &mut self,
-        request: &[u8],
-        on_notify: &mut OnNotify,
-    ) -> Result<Response> {
+    fn exchange(&mut self, request: &[u8], on_notify: &mut OnNotify) -> Result<Response> {
         self.send(request)?;
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
