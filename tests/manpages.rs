@@ -5,7 +5,7 @@ use std::process::Command;
 
 const COMMANDS: &[&str] = &[
     "spec", "create", "start", "run", "exec", "state", "list", "kill", "delete", "pause", "resume",
-    "ps", "events", "update",
+    "ps", "events", "update", "checkpoint", "restore",
 ];
 
 fn skiff() -> String {
