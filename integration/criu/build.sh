@@ -38,6 +38,11 @@ if system=$(command -v criu) && good_version "$system"; then
     echo "$system"
     exit 0
 fi
+# One build at a time (make criu and a test run may both ask); a second caller waits and
+# then finds the binary.
+mkdir -p "$OUT"
+exec 9>"$OUT/.lock"
+flock 9
 if [ -x "$OUT/criu" ] && good_version "$OUT/criu"; then
     echo "$PWD/$OUT/criu"
     exit 0
@@ -82,7 +87,6 @@ fi
 
 # Build in a scratch dir and move only the finished binary into place, so an interrupted
 # build never leaves a target/criu/criu that looks complete.
-mkdir -p "$OUT"
 src=$OUT/src
 rm -rf "$src"
 mkdir -p "$src"
