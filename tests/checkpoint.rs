@@ -75,13 +75,13 @@ struct Stdio3Pipes {
     _keep: Vec<OwnedFd>,
 }
 
-/// Runs `skiff --root R --criu C <args>` with three fresh pipes as its stdio (which a
-/// container it makes inherits) and waits for it: (success, what it wrote on stderr).
-fn run_with_pipes(rt: &Runtime, args: &[&str]) -> (bool, String, Stdio3Pipes) {
+/// Starts `skiff --root R --criu C <args>` with three fresh pipes as its stdio (which a
+/// container it makes inherits).
+fn spawn_with_pipes(rt: &Runtime, args: &[&str]) -> (std::process::Child, [OwnedFd; 3]) {
     let (stdin_r, stdin_w) = nix::unistd::pipe().unwrap();
     let (stdout_r, stdout_w) = nix::unistd::pipe().unwrap();
     let (stderr_r, stderr_w) = nix::unistd::pipe().unwrap();
-    let mut child = Command::new(&rt.bin)
+    let child = Command::new(&rt.bin)
         .arg("--root")
         .arg(&rt.root)
         .args(&rt.global)
@@ -91,6 +91,14 @@ fn run_with_pipes(rt: &Runtime, args: &[&str]) -> (bool, String, Stdio3Pipes) {
         .stderr(Stdio::from(stderr_w))
         .spawn()
         .expect("spawning skiff");
+    (child, [stdin_w, stdout_r, stderr_r])
+}
+
+/// Waits for a `spawn_with_pipes` child: its exit status and what it wrote on stderr.
+fn wait_with_pipes(
+    mut child: std::process::Child,
+    ends: [OwnedFd; 3],
+) -> (std::process::ExitStatus, String, Stdio3Pipes) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -98,32 +106,38 @@ fn run_with_pipes(rt: &Runtime, args: &[&str]) -> (bool, String, Stdio3Pipes) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("skiff {args:?} did not finish in 60 s");
+            panic!("skiff did not finish in 60 s");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
     // The container may hold the write end: read only what is there.
+    let stderr_r = &ends[2];
     nix::fcntl::fcntl(
-        &stderr_r,
+        stderr_r,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     )
     .unwrap();
     let mut err = Vec::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n) = nix::unistd::read(&stderr_r, &mut buf) {
+    while let Ok(n) = nix::unistd::read(stderr_r, &mut buf) {
         if n == 0 {
             break;
         }
         err.extend_from_slice(&buf[..n]);
     }
-    let pipes = Stdio3Pipes {
-        _keep: vec![stdin_w, stdout_r, stderr_r],
-    };
     (
-        status.success(),
+        status,
         String::from_utf8_lossy(&err).into_owned(),
-        pipes,
+        Stdio3Pipes { _keep: ends.into() },
     )
+}
+
+/// Runs `skiff --root R --criu C <args>` with pipes as its stdio and waits for it:
+/// (success, what it wrote on stderr, the pipes' other ends).
+fn run_with_pipes(rt: &Runtime, args: &[&str]) -> (bool, String, Stdio3Pipes) {
+    let (child, ends) = spawn_with_pipes(rt, args);
+    let (status, err, pipes) = wait_with_pipes(child, ends);
+    (status.success(), err, pipes)
 }
 
 #[track_caller]
@@ -374,7 +388,10 @@ fn pre_dump_then_dump_or_a_clear_refusal_without_dirty_memory_tracking() {
         &id,
     ]);
     if !tracking {
-        eprintln!(
+        // Written past the test harness' capture, so it shows in every run's output.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n*** SKIPPED the pre-dump + dump half of this test: this kernel has no soft-dirty \
              memory tracking (`criu check --feature mem_dirty_track` fails); checked instead \
              that --pre-dump is refused with a clear error. ***\n"
@@ -534,4 +551,63 @@ fn unsupported_values_are_refused_with_the_flag_named() {
     assert_eq!(status_of(&rt, &id), "running");
     c.delete(true).assert_ok();
     c.assert_nothing_left();
+}
+
+#[test]
+fn a_foreground_restore_runs_the_create_hooks_and_exits_with_the_containers_status() {
+    let rt = runtime("skcriu-fg");
+    let script =
+        "i=0; while [ ! -e /stop ]; do i=$((i+1)); echo $i >> /count; sleep 0.05; done; exit 7";
+    let mut b = counter_bundle("skcriu-fg", "/count");
+    b.args(&["sh", "-c", script]);
+    let id = b.name.clone();
+    let c = rt.container(&b);
+    let count = b.rootfs.join("count");
+    let images = rt.scratch().join("images");
+    let _pipes = create_and_start(&rt, &b, &id);
+    wait_count_above(&count, 3);
+    rt.exec(&["checkpoint", "--image-path", images.to_str().unwrap(), &id])
+        .assert_ok();
+    c.delete(false).assert_ok();
+
+    // Another bundle over the same rootfs, with a prestart and a createRuntime hook.
+    let mut b2 = counter_bundle("skcriu-fg2", "/count");
+    let hook_out = rt.scratch().join("hooks");
+    fs::create_dir_all(&hook_out).unwrap();
+    let hook = |name: &str| json!([{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}", hook_out.display())]}]);
+    b2.set(
+        "/hooks",
+        json!({"prestart": hook("prestart"), "createRuntime": hook("createRuntime")}),
+    );
+    b2.set("/root/path", json!(b.rootfs.to_str().unwrap()));
+    let id2 = b2.name.clone();
+    let c2 = rt.container(&b2);
+    let (child, ends) = spawn_with_pipes(
+        &rt,
+        &[
+            "restore",
+            "--bundle",
+            b2.dir_str(),
+            "--image-path",
+            images.to_str().unwrap(),
+            &id2,
+        ],
+    );
+    let at_restore = counted(&count);
+    wait_count_above(&count, at_restore + 3);
+    let pid = pid_of(&rt, &id2);
+    assert_eq!(status_of(&rt, &id2), "running");
+    for name in ["prestart", "createRuntime"] {
+        let text = fs::read_to_string(hook_out.join(name)).unwrap();
+        let state: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(state["id"], json!(id2), "{name}: {text}");
+        assert_eq!(state["pid"], json!(pid), "{name}: {text}");
+        assert_eq!(state["status"], json!("creating"), "{name}: {text}");
+    }
+    fs::write(b.rootfs.join("stop"), "").unwrap();
+    let (status, err, _pipes2) = wait_with_pipes(child, ends);
+    assert_eq!(status.code(), Some(7), "restore in the foreground: {err}");
+    // As `run` does, the foreground restore deletes the container it waited for.
+    assert!(rt.try_state(&id2).is_none(), "{id2} is still there");
+    c2.assert_nothing_left();
 }
