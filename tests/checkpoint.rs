@@ -611,3 +611,66 @@ fn a_foreground_restore_runs_the_create_hooks_and_exits_with_the_containers_stat
     assert!(rt.try_state(&id2).is_none(), "{id2} is still there");
     c2.assert_nothing_left();
 }
+
+#[test]
+fn a_terminal_container_gets_its_restored_terminal_through_the_console_socket() {
+    let rt = runtime("skcriu-tty");
+    let mut b = counter_bundle("skcriu-tty", "/count");
+    b.args(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.05; done",
+    ]);
+    b.set("/process/terminal", json!(true));
+    let id = b.name.clone();
+    let c = rt.container(&b);
+    let socket = rt.scratch().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let sock = socket.to_str().unwrap();
+    let out = rt.spawn(&[
+        "create",
+        "--bundle",
+        b.dir_str(),
+        "--console-socket",
+        sock,
+        &id,
+    ]);
+    let master = common::receive_console(&listener);
+    out.wait(common::TIMEOUT).assert_ok();
+    rt.exec(&["start", &id]).assert_ok();
+    let mut seen = String::new();
+    common::read_until(&master, "tick-5", &mut seen);
+
+    let images = rt.scratch().join("images");
+    rt.exec(&["checkpoint", "--image-path", images.to_str().unwrap(), &id])
+        .assert_ok();
+    drop(master);
+    let restore = rt.spawn(&[
+        "restore",
+        "-d",
+        "--bundle",
+        b.dir_str(),
+        "--console-socket",
+        sock,
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ]);
+    let master = common::receive_console(&listener);
+    restore.wait(common::TIMEOUT).assert_ok();
+    assert_eq!(status_of(&rt, &id), "running");
+    // The loop goes on past what it had printed before the checkpoint.
+    let last: u64 = seen
+        .rsplit("tick-")
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(5);
+    let mut after = String::new();
+    common::read_until(&master, &format!("tick-{}", last + 5), &mut after);
+    assert!(
+        !after.contains("tick-1\r"),
+        "the loop started again: {after}"
+    );
+    c.delete(true).assert_ok();
+    c.assert_nothing_left();
+}
