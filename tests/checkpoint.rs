@@ -674,3 +674,32 @@ fn a_terminal_container_gets_its_restored_terminal_through_the_console_socket() 
     c.delete(true).assert_ok();
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_paused_container_is_checkpointed_and_stays_paused_with_leave_running() {
+    let rt = runtime("skcriu-paused");
+    let b = counter_bundle("skcriu-paused", "/count");
+    let id = b.name.clone();
+    let c = rt.container(&b);
+    let count = b.rootfs.join("count");
+    let _pipes = create_and_start(&rt, &b, &id);
+    wait_count_above(&count, 3);
+    rt.exec(&["pause", &id]).assert_ok();
+    let images = rt.scratch().join("images");
+    rt.exec(&[
+        "checkpoint",
+        "--leave-running",
+        "--image-path",
+        images.to_str().unwrap(),
+        &id,
+    ])
+    .assert_ok();
+    assert_eq!(status_of(&rt, &id), "paused");
+    let frozen_at = counted(&count);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(counted(&count), frozen_at, "counting while paused");
+    rt.exec(&["resume", &id]).assert_ok();
+    wait_count_above(&count, frozen_at + 3);
+    c.delete(true).assert_ok();
+    c.assert_nothing_left();
+}
