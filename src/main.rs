@@ -3,6 +3,7 @@
 mod cgroups;
 mod cli;
 mod container;
+mod criu;
 mod hooks;
 mod logging;
 mod mountinfo;
@@ -44,10 +45,10 @@ fn prepare_process() -> anyhow::Result<()> {
     {
         sys::exe::run_from_read_only_binary()?;
     }
-    if args
-        .iter()
-        .any(|arg| arg.as_bytes().starts_with(b"--preserve-fds"))
-    {
+    if args.iter().any(|arg| {
+        let arg = arg.as_bytes();
+        arg.starts_with(b"--preserve-fds") || arg.starts_with(b"--status-fd")
+    }) {
         sys::fds::record_inherited().context("listing the descriptors passed to skiff")?;
     }
     Ok(())

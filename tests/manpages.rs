@@ -4,8 +4,22 @@ use std::path::Path;
 use std::process::Command;
 
 const COMMANDS: &[&str] = &[
-    "spec", "create", "start", "run", "exec", "state", "list", "kill", "delete", "pause", "resume",
-    "ps", "events", "update",
+    "spec",
+    "create",
+    "start",
+    "run",
+    "exec",
+    "state",
+    "list",
+    "kill",
+    "delete",
+    "pause",
+    "resume",
+    "ps",
+    "events",
+    "update",
+    "checkpoint",
+    "restore",
 ];
 
 fn skiff() -> String {

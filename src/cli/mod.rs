@@ -1,6 +1,8 @@
 //! The runc-compatible command line: global flags, one file per subcommand.
 
+mod checkpoint;
 mod create;
+mod criu_flags;
 mod delete;
 mod events;
 mod exec;
@@ -9,6 +11,7 @@ mod kill;
 mod list;
 mod pause;
 mod ps;
+mod restore;
 mod resume;
 mod run;
 mod signals;
@@ -52,6 +55,9 @@ struct Cli {
     /// Manage cgroups through systemd (needs a running systemd)
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// The criu binary checkpoint and restore run
+    #[arg(long, global = true, default_value = "criu", value_name = "PATH")]
+    criu: PathBuf,
     /// Accepted for runc compatibility: true, false or auto
     #[arg(long, value_name = "VALUE", default_value = "auto")]
     rootless: String,
@@ -78,6 +84,8 @@ enum Command {
     Ps(ps::Args),
     Events(events::Args),
     Update(update::Args),
+    Checkpoint(checkpoint::Args),
+    Restore(restore::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -107,6 +115,7 @@ pub fn main() -> Result<i32> {
     let global = Global {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,
+        criu: cli.criu,
     };
     let Some(command) = cli.command else {
         anyhow::bail!("no command given: see skiff --help");
@@ -126,6 +135,8 @@ pub fn main() -> Result<i32> {
         Command::Ps(args) => ps::run(&global, args).map(|()| 0),
         Command::Events(args) => events::run(&global, args).map(|()| 0),
         Command::Update(args) => update::run(&global, args).map(|()| 0),
+        Command::Checkpoint(args) => checkpoint::run(&global, args).map(|()| 0),
+        Command::Restore(args) => restore::run(&global, args),
     }
 }
 
@@ -181,6 +192,8 @@ fn log_flags(args: impl Iterator<Item = std::ffi::OsString>) -> (Option<PathBuf>
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary.
+    pub criu: PathBuf,
 }
 
 #[cfg(test)]

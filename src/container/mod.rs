@@ -1,7 +1,9 @@
 //! A container's lifecycle: one file per operation, sharing the state store and the rule
 //! that status is derived from the live init.
 
+pub mod checkpoint;
 pub mod create;
+pub mod criu_common;
 pub mod delete;
 pub mod events;
 pub mod exec;
@@ -10,6 +12,7 @@ pub mod kill;
 pub mod pause;
 mod pid_file;
 pub mod ps;
+pub mod restore;
 pub mod start;
 pub mod state;
 pub mod store;

@@ -54,3 +54,17 @@ pub fn keep_across_exec(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Takes ownership of descriptor `fd` that the caller passed (a flag like `--status-fd`
+/// names it): refused unless it was open when skiff started, so it can never be one of
+/// skiff's own.
+pub fn take_inherited(fd: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    let passed = (0..3).contains(&fd) || inherited().contains(&fd);
+    // SAFETY: F_GETFD only reads the flags of one descriptor-table entry.
+    if !passed || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: the descriptor was handed to skiff by its caller and nothing else in skiff
+    // owns it; the caller of this function becomes its only owner.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
