@@ -351,7 +351,9 @@ fn a_time_namespace_gets_its_offsets_before_the_program_starts() {
         init_ns, host_ns,
         "the program must run in its own time namespace"
     );
-    // An exec joins the same namespace and sees the same offsets.
+    // An exec joins the same namespace and sees the same offsets. The host's uptime is
+    // read first: the container's, read later, can only be the same second or later.
+    let host = host_uptime();
     let out = rt.exec(&[
         "exec",
         &b.name,
@@ -372,7 +374,6 @@ fn a_time_namespace_gets_its_offsets_before_the_program_starts() {
         out.stdout
     );
     let uptime: u64 = lines[2].split('.').next().unwrap().parse().unwrap();
-    let host = host_uptime();
     assert!(
         uptime >= host + 10 * day && uptime < host + 10 * day + 60,
         "the container's /proc/uptime ({uptime}) must be the host's ({host}) plus 10 days"
