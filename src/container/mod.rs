@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod errors;
 pub mod events;
 pub mod exec;
 mod exec_user;
