@@ -3,6 +3,7 @@
 mod cgroups;
 mod cli;
 mod container;
+mod features;
 mod hooks;
 mod logging;
 mod mountinfo;

@@ -4,6 +4,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod features;
 mod foreground;
 mod kill;
 mod list;
@@ -78,6 +79,7 @@ enum Command {
     Ps(ps::Args),
     Events(events::Args),
     Update(update::Args),
+    Features(features::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -125,6 +127,7 @@ pub fn main() -> Result<i32> {
         Command::Ps(args) => ps::run(&global, args).map(|()| 0),
         Command::Events(args) => events::run(&global, args).map(|()| 0),
         Command::Update(args) => update::run(&global, args).map(|()| 0),
+        Command::Features(args) => features::run(args).map(|()| 0),
     }
 }
 

@@ -10,6 +10,7 @@ mod hooks;
 pub mod lsm;
 mod mappings;
 mod mounts;
+pub mod support;
 mod sysctl;
 mod template;
 pub use template::template;
@@ -84,8 +85,11 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         {
             bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
         }
-        if ns.typ() == LinuxNamespaceType::Time {
-            bail!("linux.namespaces[{index}]: time namespaces are not supported yet");
+        if !support::namespace_supported(ns.typ()) {
+            bail!(
+                "linux.namespaces[{index}]: {} namespaces are not supported yet",
+                support::namespace_name(ns.typ())
+            );
         }
     }
     for (field, value) in [
@@ -123,7 +127,10 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
     // Settings skiff cannot honour yet are refused rather than silently ignored: a
     // container asked to run confined must not run unconfined.
     let unsupported = [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        (
+            "linux.intelRdt",
+            !support::INTEL_RDT && linux.intel_rdt().is_some(),
+        ),
         ("linux.personality", linux.personality().is_some()),
         ("linux.timeOffsets", linux.time_offsets().is_some()),
     ];
@@ -131,7 +138,9 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         bail!("{field} is not supported yet");
     }
     for (index, mount) in spec.mounts().iter().flatten().enumerate() {
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+        if !support::IDMAPPED_MOUNTS
+            && (mount.uid_mappings().is_some() || mount.gid_mappings().is_some())
+        {
             bail!(
                 "mounts[{index}]: idmapped mounts (uidMappings/gidMappings) are not supported yet"
             );
