@@ -139,7 +139,8 @@ layer, layer_size = blob(gzip.compress(raw, mtime=0))
 config = {"architecture": "amd64", "os": "linux",
           "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                      "Cmd": ["sh"], "WorkingDir": "/"},
-          "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+          "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+          "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "busybox-static rootfs (skiff integration/engines)"}]}
 cfg, cfg_size = blob(json.dumps(config).encode())
 manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg, "size": cfg_size},

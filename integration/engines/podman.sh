@@ -24,7 +24,8 @@ CONF
 export CONTAINERS_CONF=$D/containers.conf
 # The runtime's own state goes under the temp dir too (podman passes no --root).
 mkdir -p "$D/runtime-root"
-printf '#!/bin/sh\nexec %s --root %s "$@"\n' "$RUNTIME" "$D/runtime-root" >"$D/runtime"
+# Each call is recorded, to show the engine really went through the runtime under test.
+printf '#!/bin/sh\necho "$*" >>%s\nexec %s --root %s "$@"\n' "$D/calls" "$RUNTIME" "$D/runtime-root" >"$D/runtime"
 chmod +x "$D/runtime"
 printf '#!/bin/sh\nexec /usr/bin/podman --root %s --runroot %s --storage-driver overlay --runtime %s --cgroup-manager cgroupfs --events-backend file "$@"\n' \
   "$D/storage" "$D/runroot" "$D/runtime" >"$D/podman"
@@ -90,5 +91,7 @@ if [ $status = 127 ] && echo "$out" | grep -qiE 'no such file or directory|execu
 else
   fail "failing container" "status $status: $out"
 fi
+
+check "the engine's calls went to $RUNTIME" grep -qE '^(run|create) ' "$D/calls"
 
 finish
