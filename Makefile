@@ -3,6 +3,7 @@
 #   make demo     build skiff and run a busybox container that says who and where it is
 #   make test     fmt + clippy + cargo test + the demo + the cgroup v2 VM, as CI does (.ci/run)
 #   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
+#   make test-engines  containerd, docker, podman and buildah on skiff (integration/engines)
 #   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
 #   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
 #                 (bench/scale.sh, writes bench/SCALE.md)
@@ -29,7 +30,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-.PHONY: build install demo test test-deps demo-deps criu test-vm bench bench-scale clippy fmt clean
+.PHONY: build install demo test test-deps demo-deps criu test-vm test-engines bench bench-scale clippy fmt clean
 
 build:
 	$(CARGO) build --release
@@ -122,6 +123,7 @@ test: test-deps
 	echo "$(CARGO) test"; $(CARGO) test || status=1; \
 	echo "make demo"; $(SUBMAKE) demo || status=1; \
 	echo "make test-vm"; $(SUBMAKE) test-vm || status=1; \
+	echo "make test-engines"; $(SUBMAKE) test-engines || status=1; \
 	owner=$$(stat -c %U:%G /dev/null); \
 	if [ "$$owner" != root:root ]; then \
 	  echo "FAIL: /dev/null is owned by $$owner, not root:root"; status=1; \
@@ -136,6 +138,11 @@ test: test-deps
 # missing and caches the kernel in target/vm. About 2 minutes on 2 cores; part of `make test`.
 test-vm: build
 	bash integration/vm/run.sh
+
+# containerd, docker, podman and buildah run their containers on the freshly built skiff
+# (integration/engines; each installs its engine from Debian). About 1 minute.
+test-engines: build
+	bash integration/engines/run.sh
 
 bench:
 	bash bench/bench.sh

@@ -4,6 +4,7 @@ mod cgroups;
 mod cli;
 mod container;
 mod criu;
+mod features;
 mod hooks;
 mod logging;
 mod mountinfo;
@@ -20,16 +21,30 @@ mod terminal;
 pub const SPEC_VERSION: &str = "1.2.1";
 
 fn main() {
+    log_panics();
     let code = match prepare_process().and_then(|()| cli::main()) {
         Ok(code) => code,
         Err(error) => {
             let message = format!("{error:#}");
+            // A failure before the command line was parsed still reaches --log.
+            logging::init_from_raw_args();
             logging::error(&message);
             eprintln!("skiff: {message}");
             1
         }
     };
     std::process::exit(code);
+}
+
+/// A panic is a failure like any other: its message reaches --log too, so an engine
+/// shows it instead of "exit status 2".
+fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        logging::init_from_raw_args();
+        logging::error(&format!("skiff panicked: {info}"));
+        default(info);
+    }));
 }
 
 /// What must happen before skiff opens any descriptor or starts any process.

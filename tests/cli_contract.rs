@@ -296,3 +296,135 @@ fn a_long_init_error_arrives_whole() {
         c.assert_nothing_left();
     }
 }
+
+// ---------------------------------------------------------------------------
+// The texts engines match in a failed call's --log line
+// ---------------------------------------------------------------------------
+
+/// The `msg` of the last error line, which is what containerd's shim and conmon read.
+fn last_logged_error(path: &Path) -> String {
+    json_lines(path)
+        .iter()
+        .rev()
+        .find(|l| l["level"] == "error")
+        .and_then(|l| l["msg"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no error line in {}", path.display()))
+}
+
+#[test]
+fn failures_say_what_engines_match() {
+    let mut rt = Runtime::new("skeng-texts");
+    let log = rt.scratch().join("log.json");
+    rt.global = vec![
+        "--log".into(),
+        log.to_str().unwrap().into(),
+        "--log-format".into(),
+        "json".into(),
+    ];
+    let check = |what: &str, out: &Out, needle: &str| {
+        out.assert_error(needle);
+        let msg = last_logged_error(&log);
+        assert!(
+            msg.contains(needle),
+            "{what}: --log says {msg:?}, not {needle:?}"
+        );
+    };
+    // containerd's shim: "does not exist" (kill, delete); docker: "container does not exist";
+    // podman's `state`: "does not exist".
+    for sub in [
+        &["kill", "skeng-nosuch", "9"][..],
+        &["delete", "skeng-nosuch"],
+        &["state", "skeng-nosuch"],
+        &["pause", "skeng-nosuch"],
+        &["exec", "skeng-nosuch", "true"],
+    ] {
+        check(&sub.join(" "), &rt.exec(sub), "container does not exist");
+    }
+    // A container whose init exited: kill, exec and pause say runc's "container not running",
+    // which the shim takes for "process already finished".
+    let mut b = Bundle::new("skeng-texts");
+    b.args(&["true"]);
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    check(
+        "create of a taken ID",
+        &c.create(&[]),
+        "container with id exists",
+    );
+    c.start().assert_ok();
+    c.wait_status("stopped");
+    check(
+        "kill 9",
+        &rt.exec(&["kill", &c.id, "9"]),
+        "container not running",
+    );
+    check("kill KILL", &c.kill(Some("KILL")), "container not running");
+    check(
+        "exec",
+        &rt.exec(&["exec", &c.id, "true"]),
+        "container not running",
+    );
+    check(
+        "pause",
+        &rt.exec(&["pause", &c.id]),
+        "container not running",
+    );
+    c.delete(false).assert_ok();
+    c.assert_nothing_left();
+
+    // docker and podman map a missing program to exit status 127 by these words.
+    let mut b = Bundle::new("skeng-noexe");
+    b.args(&["/no/such/program"]);
+    let c = rt.container(&b);
+    let out = c.run(&[]);
+    out.assert_code(1);
+    let msg = last_logged_error(&log);
+    assert!(
+        msg.contains("no such file or directory") || msg.contains("executable file not found"),
+        "{msg:?}"
+    );
+    c.assert_nothing_left();
+    let mut b = Bundle::new("skeng-nopath");
+    b.args(&["no-such-program"]);
+    let c = rt.container(&b);
+    check(
+        "run of a program not on $PATH",
+        &c.run(&[]),
+        "executable file not found in",
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn every_failure_reaches_the_log() {
+    let rt = Runtime::new("skeng-everylog");
+    let cases: [(&str, &[&str]); 6] = [
+        ("unknown subcommand", &["frobnicate"]),
+        ("bad global flag", &["--no-such-global", "list"]),
+        (
+            "bad flag value",
+            &["--log-format", "json", "list", "--format", "yaml"],
+        ),
+        ("missing argument", &["start"]),
+        ("no subcommand", &[]),
+        (
+            "bad bundle",
+            &["create", "--bundle", "/nonexistent-skeng", "skeng-x"],
+        ),
+    ];
+    for (what, args) in cases {
+        let log = rt
+            .scratch()
+            .join(format!("{}.json", what.replace(' ', "-")));
+        let mut full = vec!["--log", log.to_str().unwrap(), "--log-format", "json"];
+        full.extend_from_slice(args);
+        let out = rt.exec(&full);
+        assert_eq!(out.code(), 1, "{what}: {}", out.stderr);
+        let msg = last_logged_error(&log);
+        let stderr = out.stderr.trim_end();
+        assert!(
+            !msg.is_empty() && stderr.ends_with(&msg),
+            "{what}: log {msg:?}, stderr {stderr:?}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! SKIFF-SPECIFIC (fail or flake against runc 1.1.5 by design):
 //! - `concurrent_create_same_id`: exactly one of 8 racing creates wins and
-//!   the others fail with "already exists" and one stderr line; runc does
+//!   the others fail with "container with id exists" and one stderr line; runc does
 //!   not lock the id and its losers sometimes print a dozen lines (and try
 //!   to rmdir the winner's cgroups).
 //! - `concurrent_create_list_delete`: `list` must not fail while containers
@@ -55,7 +55,7 @@ fn concurrent_create_same_id() {
             .collect::<Vec<_>>()
     );
     for o in results.iter().filter(|o| !o.ok()) {
-        o.assert_error("already exists");
+        o.assert_error("container with id exists");
     }
     let st = c.state();
     assert_eq!(st["status"], "created");

@@ -3,24 +3,54 @@
 use std::path::Path;
 use std::process::Command;
 
-const COMMANDS: &[&str] = &[
-    "spec",
-    "create",
-    "start",
-    "run",
-    "exec",
-    "state",
-    "list",
-    "kill",
-    "delete",
-    "pause",
-    "resume",
-    "ps",
-    "events",
-    "update",
-    "checkpoint",
-    "restore",
-];
+/// The subcommands `skiff --help` lists (but clap's own `help`): a new one without a
+/// page fails here.
+fn commands() -> Vec<String> {
+    let help = help_of(&[]);
+    let listed = help
+        .split_once("Commands:")
+        .and_then(|(_, rest)| rest.split_once("Options:"))
+        .map(|(commands, _)| commands)
+        .unwrap_or_default();
+    let commands: Vec<String> = listed
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        commands.len() > 10,
+        "no subcommands found in --help: {help}"
+    );
+    commands
+}
+
+/// The long flags a page documents in its OPTIONS section: those on the tag line of each
+/// `.TP` entry.
+fn documented_flags(page: &str) -> Vec<String> {
+    let options = page
+        .split_once(".SH OPTIONS")
+        .map(|(_, rest)| rest.split(".SH ").next().unwrap_or_default())
+        .unwrap_or_default();
+    let lines: Vec<&str> = options.lines().collect();
+    let mut flags: Vec<String> = lines
+        .windows(2)
+        .filter(|pair| pair[0].trim() == ".TP")
+        .flat_map(|pair| {
+            pair[1]
+                .split(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '=')
+                .filter(|w| w.starts_with("--") && w.len() > 2)
+                .map(|w| {
+                    w.trim_end_matches(|c: char| !c.is_alphanumeric())
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
 
 fn skiff() -> String {
     std::env::var("SKIFF_TEST_RUNTIME").unwrap_or_else(|_| env!("CARGO_BIN_EXE_skiff").into())
@@ -70,7 +100,8 @@ fn page(name: &str) -> String {
 #[test]
 fn every_subcommand_flag_is_in_its_page() {
     let global = long_flags(&help_of(&[]));
-    for command in COMMANDS {
+    for command in commands() {
+        let command = command.as_str();
         let help = help_of(&[command]);
         // Global flags (shown in every subcommand's help) belong to skiff.8.
         let all = long_flags(&help);
@@ -78,12 +109,28 @@ fn every_subcommand_flag_is_in_its_page() {
             all.iter().any(|f| f == "--help"),
             "{command}: no flags parsed"
         );
-        let flags: Vec<String> = all.into_iter().filter(|f| !global.contains(f)).collect();
+        let flags: Vec<String> = all
+            .iter()
+            .filter(|f| !global.contains(f))
+            .cloned()
+            .collect();
         let text = page(&format!("skiff-{command}.8"));
-        for flag in flags {
+        for flag in &flags {
             assert!(
-                text.contains(&flag),
+                text.contains(flag.as_str()),
                 "skiff-{command}.8 does not document {flag}"
+            );
+        }
+        // And the other way round: the page documents no flag the command lacks.
+        let documented = documented_flags(&text);
+        assert!(
+            documented.iter().any(|f| f == "--help"),
+            "skiff-{command}.8: no OPTIONS entries found"
+        );
+        for flag in documented {
+            assert!(
+                all.contains(&flag) || global.contains(&flag),
+                "skiff-{command}.8 documents {flag}, which `skiff {command} --help` does not list"
             );
         }
     }
@@ -112,7 +159,13 @@ fn every_global_flag_is_in_the_main_page() {
             "skiff.8 does not document {flag}"
         );
     }
-    for command in COMMANDS {
+    for flag in documented_flags(&text) {
+        assert!(
+            flags.contains(&flag),
+            "skiff.8 documents {flag}, which `skiff --help` does not list"
+        );
+    }
+    for command in commands() {
         assert!(
             text.contains(&format!("skiff-{command}")),
             "skiff.8 does not point to skiff-{command}(8)"

@@ -237,3 +237,66 @@ fn data_options_on_the_cgroup_mount_are_refused() {
     assert!(out.stderr.contains("/sys/fs/cgroup"), "{}", out.stderr);
     c.assert_nothing_left();
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_image_directory() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let rt = Runtime::new("skeng-copyup");
+    let mut b = Bundle::new("skeng-copyup");
+    let image_dir = b.rootfs.join("skeng-data");
+    fs::create_dir_all(image_dir.join("sub/deeper")).unwrap();
+    fs::write(image_dir.join("file"), "from the image\n").unwrap();
+    fs::write(image_dir.join("sub/deeper/leaf"), "leaf\n").unwrap();
+    symlink("file", image_dir.join("link")).unwrap();
+    nix::unistd::mkfifo(
+        &image_dir.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    fs::set_permissions(image_dir.join("file"), fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::chown(image_dir.join("file"), Some(1234), Some(5678)).unwrap();
+    fs::set_permissions(&image_dir, fs::Permissions::from_mode(0o757)).unwrap();
+    std::os::unix::fs::chown(&image_dir, Some(42), Some(43)).unwrap();
+    b.add_mount(json!({
+        "destination": "/skeng-data",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["nosuid", "tmpcopyup", "mode=755"],
+    }));
+    b.sh("grep ' /skeng-data ' /proc/self/mounts | cut -d' ' -f3; \
+          cat /skeng-data/file /skeng-data/link /skeng-data/sub/deeper/leaf; \
+          stat -c '%n %a %u:%g %F' /skeng-data /skeng-data/file /skeng-data/fifo; \
+          readlink /skeng-data/link; echo new > /skeng-data/added && echo writable");
+    let out = run_ok(&rt, &b);
+    assert_eq!(
+        out,
+        "tmpfs\nfrom the image\nfrom the image\nleaf\n\
+         /skeng-data 757 42:43 directory\n\
+         /skeng-data/file 644 1234:5678 regular file\n\
+         /skeng-data/fifo 640 0:0 fifo\n\
+         file\nwritable\n"
+    );
+    // The copy went to the tmpfs: the image is untouched.
+    assert!(!image_dir.join("added").exists());
+
+    // Read-only: filled first, then made read-only.
+    let mut b = Bundle::new("skeng-copyup-ro");
+    fs::create_dir_all(b.rootfs.join("skeng-data")).unwrap();
+    fs::write(b.rootfs.join("skeng-data/file"), "x\n").unwrap();
+    b.add_mount(
+        json!({"destination": "/skeng-data", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["ro", "tmpcopyup"]}),
+    );
+    b.sh("cat /skeng-data/file; touch /skeng-data/y 2>/dev/null || echo read-only");
+    assert_eq!(run_ok(&rt, &b), "x\nread-only\n");
+
+    // Only a tmpfs can be copied up into.
+    let mut b = Bundle::new("skeng-copyup-bind");
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": "/tmp",
+                       "options": ["rbind", "tmpcopyup"]}),
+    );
+    let c = rt.container(&b);
+    c.run(&[]).assert_error("tmpcopyup");
+    c.assert_nothing_left();
+}

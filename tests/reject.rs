@@ -99,8 +99,9 @@ fn id_already_in_use() {
     let c = rt.container(&b);
     c.create(&[]).assert_ok();
     let pid = c.state()["pid"].as_i64();
-    c.create(&[]).assert_error("already exists");
-    c.run(&["--detach"]).assert_error("already exists");
+    c.create(&[]).assert_error("container with id exists");
+    c.run(&["--detach"])
+        .assert_error("container with id exists");
     // The original container is untouched.
     let st = c.state();
     assert_eq!(st["status"], "created");

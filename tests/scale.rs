@@ -173,7 +173,7 @@ fn creates_leave_no_temporary_directory_in_the_root() {
         bundles[0].dir_str(),
         &containers[0].id,
     ])
-    .assert_error("already exists");
+    .assert_error("container with id exists");
     let mut want: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
     want.sort();
     assert_eq!(

@@ -72,6 +72,11 @@ pub struct CgroupRecord {
     pub made: Vec<PathBuf>,
 }
 
+/// Whether systemd runs this host (as sd_booted(3) tells), which its driver needs.
+pub fn systemd_available() -> bool {
+    Path::new("/run/systemd/system").exists()
+}
+
 /// A container's cgroup.
 pub struct Cgroup {
     record: CgroupRecord,
@@ -85,7 +90,7 @@ impl Cgroup {
     /// The cgroup a new container will get. Nothing is touched yet.
     pub fn plan(path: &Path, systemd: bool, id: &str) -> Result<Cgroup> {
         let (driver, hierarchies) = if systemd {
-            if !Path::new("/run/systemd/system").exists() {
+            if !systemd_available() {
                 bail!("--systemd-cgroup: systemd is not running on this host, so its cgroup driver cannot be used");
             }
             (Driver::Systemd, Vec::new())

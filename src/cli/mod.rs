@@ -6,6 +6,7 @@ mod criu_flags;
 mod delete;
 mod events;
 mod exec;
+mod features;
 mod foreground;
 mod kill;
 mod list;
@@ -86,6 +87,7 @@ enum Command {
     Update(update::Args),
     Checkpoint(checkpoint::Args),
     Restore(restore::Args),
+    Features(features::Args),
 }
 
 /// Parses the command line and runs it; the exit code on success.
@@ -100,8 +102,7 @@ pub fn main() -> Result<i32> {
         // A usage error becomes one line, like every other error, and reaches --log as
         // they do: engines read the log file, not stderr, to say why a call failed.
         Err(error) => {
-            let (log, format) = log_flags(std::env::args_os().skip(1));
-            logging::init(log, format, false);
+            logging::init_from_raw_args();
             anyhow::bail!("{}", one_line_usage_error(&error.to_string()))
         }
     };
@@ -137,6 +138,7 @@ pub fn main() -> Result<i32> {
         Command::Update(args) => update::run(&global, args).map(|()| 0),
         Command::Checkpoint(args) => checkpoint::run(&global, args).map(|()| 0),
         Command::Restore(args) => restore::run(&global, args),
+        Command::Features(args) => features::run(args).map(|()| 0),
     }
 }
 
@@ -153,39 +155,6 @@ fn one_line_usage_error(rendered: &str) -> String {
         *first = first.trim_start_matches("error: ");
     }
     format!("{} (see --help)", parts.join(" "))
-}
-
-/// `--log` and `--log-format` picked out of a command line clap refused, so the usage
-/// error can still be logged where the caller asked. Anything unreadable is left default.
-fn log_flags(args: impl Iterator<Item = std::ffi::OsString>) -> (Option<PathBuf>, logging::Format) {
-    let mut log = None;
-    let mut format = logging::Format::Text;
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let Some(text) = arg.to_str() else { continue };
-        if text == "--" {
-            break;
-        }
-        let (name, inline) = match text.split_once('=') {
-            Some((name, value)) => (name, Some(std::ffi::OsString::from(value))),
-            None => (text, None),
-        };
-        if name != "--log" && name != "--log-format" {
-            continue;
-        }
-        let Some(value) = inline.or_else(|| args.next()) else {
-            break;
-        };
-        if name == "--log" {
-            log = Some(PathBuf::from(value));
-        } else if let Some(parsed) = value
-            .to_str()
-            .and_then(|v| <logging::Format as clap::ValueEnum>::from_str(v, false).ok())
-        {
-            format = parsed;
-        }
-    }
-    (log, format)
 }
 
 /// The global flags subcommands use.
@@ -207,27 +176,6 @@ mod tests {
             one_line_usage_error(rendered),
             "the following required arguments were not provided: <ID> (see --help)"
         );
-    }
-
-    #[test]
-    fn log_flags_are_found_in_a_refused_command_line() {
-        let args = |line: &str| {
-            line.split(' ')
-                .map(std::ffi::OsString::from)
-                .collect::<Vec<_>>()
-        };
-        let (log, format) = log_flags(args("--log /l --log-format json nosuch").into_iter());
-        assert_eq!(log, Some(PathBuf::from("/l")));
-        assert_eq!(format, logging::Format::Json);
-        let (log, format) =
-            log_flags(args("create --bogus --log=/m --log-format=json").into_iter());
-        assert_eq!(log, Some(PathBuf::from("/m")));
-        assert_eq!(format, logging::Format::Json);
-        let (log, format) = log_flags(args("--log-format yaml --log").into_iter());
-        assert_eq!(log, None);
-        assert_eq!(format, logging::Format::Text);
-        let (log, _) = log_flags(args("run -- --log /x").into_iter());
-        assert_eq!(log, None);
     }
 
     #[test]

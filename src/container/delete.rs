@@ -24,7 +24,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // delete of the same container; what is read after it is current.
     let Some(dir) = ContainerDir::open_existing(root, id)? else {
         if !force {
-            bail!("container {id:?} does not exist");
+            return Err(super::errors::does_not_exist(id));
         }
         // As runc does, a forced delete of a container that is gone succeeds; a state
         // directory whose removal was cut short (no state file left) is finished off.

@@ -37,7 +37,7 @@ fn emit<T: Serialize>(out: &mut impl Write, kind: &str, id: &str, data: Option<T
 fn running_cgroup(root: &Path, id: &str) -> Result<Cgroup> {
     let record = store::load(root, id)?;
     match super::status_of(root, &record) {
-        Status::Stopped => bail!("container {id:?} is not running"),
+        Status::Stopped => return Err(super::errors::not_running(id)),
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running | Status::Paused => {}
     }

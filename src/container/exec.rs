@@ -100,7 +100,7 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     let record = store::load(&options.root, id)?;
     let status = super::status_of(&options.root, &record);
     match status {
-        Status::Stopped => bail!("container {id:?} is not running: it is stopped"),
+        Status::Stopped => return Err(super::errors::not_running(id)),
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running | Status::Paused => {}
     }
@@ -323,7 +323,7 @@ impl<'a> VerifiedInit<'a> {
 }
 
 fn not_running(record: &Record) -> anyhow::Error {
-    anyhow::anyhow!("container {:?} is not running", record.id)
+    super::errors::not_running(&record.id)
 }
 
 /// The process to run: the `--process` file as it is, or the container's own process

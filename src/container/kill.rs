@@ -23,7 +23,7 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<()> {
         return thaw_after_kill(&cgroup, status, signal);
     }
     match status {
-        Status::Stopped => bail!("container {id:?} is not running"),
+        Status::Stopped => return Err(super::errors::not_running(id)),
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running | Status::Paused => {}
     }
@@ -55,7 +55,7 @@ fn thaw_after_kill(cgroup: &Cgroup, status: Status, signal: i32) -> Result<()> {
 /// time behind it checked, the signal can only reach that process, never one that was
 /// given its PID after it exited.
 fn signal_init(record: &Record, signal: i32) -> Result<()> {
-    let not_running = || anyhow::anyhow!("container {:?} is not running", record.id);
+    let not_running = || super::errors::not_running(&record.id);
     let pidfd = match sys::pidfd::open(record.pid) {
         Ok(pidfd) => pidfd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(not_running()),

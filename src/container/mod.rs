@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod create;
 pub mod criu_common;
 pub mod delete;
+pub mod errors;
 pub mod events;
 pub mod exec;
 mod exec_user;

@@ -26,10 +26,18 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
         Status::Running => {}
         Status::Paused => bail!("container {id:?} is already paused"),
         Status::Created => {
-            bail!("container {id:?} is not running: it is created (start it first)")
+            return Err(super::errors::not_running_because(
+                id,
+                "it is created (start it first)",
+            ))
         }
-        Status::Creating => bail!("container {id:?} is not running: it is still being created"),
-        Status::Stopped => bail!("container {id:?} is not running"),
+        Status::Creating => {
+            return Err(super::errors::not_running_because(
+                id,
+                "it is still being created",
+            ))
+        }
+        Status::Stopped => return Err(super::errors::not_running(id)),
     }
     cgroup_of(&record)?.freeze()
 }

@@ -77,7 +77,7 @@ impl ContainerDir {
                 nix::fcntl::RenameFlags::RENAME_NOREPLACE,
             ) {
                 Ok(()) => Ok(path),
-                Err(nix::errno::Errno::EEXIST) => bail!("container {id:?} already exists"),
+                Err(nix::errno::Errno::EEXIST) => Err(super::errors::id_exists(id)),
                 Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
             }
         });
@@ -97,7 +97,7 @@ impl ContainerDir {
 
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<ContainerDir> {
-        Self::open_existing(root, id)?.with_context(|| format!("container {id:?} does not exist"))
+        Self::open_existing(root, id)?.ok_or_else(|| super::errors::does_not_exist(id))
     }
 
     /// Like `open`, with `None` when there is no such container (also when it was
@@ -298,7 +298,7 @@ pub fn load(root: &Path, id: &str) -> Result<Record> {
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("container {id:?} does not exist")
+            return Err(super::errors::does_not_exist(id))
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
@@ -380,7 +380,10 @@ mod tests {
         let err = ContainerDir::create(&root, "a", &record("a"))
             .err()
             .unwrap();
-        assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(
+            err.to_string().contains("container with id exists"),
+            "{err}"
+        );
         // Nothing but the container is left in the root: no temporary directories.
         let names: Vec<_> = std::fs::read_dir(&root)
             .unwrap()

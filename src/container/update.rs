@@ -79,7 +79,10 @@ pub fn update(root: &Path, id: &str, patch: &Patch) -> Result<()> {
     let record = store::load(root, id)?;
     match super::status_of(root, &record) {
         Status::Stopped => {
-            bail!("container {id:?} is not running: a stopped container cannot be updated")
+            return Err(super::errors::not_running_because(
+                id,
+                "a stopped container cannot be updated",
+            ))
         }
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running | Status::Paused => {}

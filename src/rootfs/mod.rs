@@ -4,12 +4,13 @@
 
 pub mod bind_sources;
 mod cgroupfs;
+mod copyup;
 mod devices;
 pub mod idmap;
 mod masks;
 mod mounts;
 mod no_pivot;
-mod options;
+pub mod options;
 pub mod paths;
 
 use std::os::fd::OwnedFd;
@@ -25,19 +26,23 @@ pub use options::check as check_mount_options;
 
 /// The mount(2) propagation flags for a propagation name, `None` if it is not one.
 pub fn propagation_flags(name: &str) -> Option<MsFlags> {
-    let flags = match name {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    };
-    Some(flags)
+    PROPAGATION_OPTIONS
+        .iter()
+        .find(|(option, _)| *option == name)
+        .map(|&(_, flags)| flags)
 }
+
+/// The propagation modes, as mount options and as `linux.rootfsPropagation` values.
+pub const PROPAGATION_OPTIONS: &[(&str, MsFlags)] = &[
+    ("private", MsFlags::MS_PRIVATE),
+    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ("shared", MsFlags::MS_SHARED),
+    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ("slave", MsFlags::MS_SLAVE),
+    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ("unbindable", MsFlags::MS_UNBINDABLE),
+    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+];
 
 pub struct RootfsPlan<'a> {
     pub spec: &'a Spec,

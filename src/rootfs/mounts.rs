@@ -87,7 +87,18 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
     let target = paths::mkdir_all(ctx.root, destination)?;
     let source = entry.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = with_label(options.data(), ctx.mount_label, typ);
-    let flags = options.flags.difference(MsFlags::MS_REMOUNT);
+    let mut flags = options.flags.difference(MsFlags::MS_REMOUNT);
+    // The image directory, opened before the tmpfs covers it; the copy into a read-only
+    // tmpfs is made before it is remounted read-only.
+    let covered = if options.copy_up {
+        flags.remove(MsFlags::MS_RDONLY);
+        Some(
+            paths::open(ctx.root, destination, libc::O_RDONLY | libc::O_DIRECTORY)
+                .with_context(|| format!("opening {} to copy it up", destination.display()))?,
+        )
+    } else {
+        None
+    };
     let attempt = mount(
         Some(&source),
         sys::fd_path(&target).as_str(),
@@ -118,6 +129,15 @@ fn filesystem(ctx: &MountContext, entry: &Mount, typ: &str, options: &MountOptio
         Err(e) => return Err(e.into()),
     }
     let mounted = verify(ctx.root, destination)?;
+    if let Some(covered) = covered {
+        let new_root = paths::open(ctx.root, destination, libc::O_RDONLY | libc::O_DIRECTORY)
+            .context("opening the new tmpfs")?;
+        super::copyup::copy_directory(&covered, &new_root)
+            .context("tmpcopyup: copying the image's files into the tmpfs")?;
+        if options.flags.contains(MsFlags::MS_RDONLY) {
+            remount(&mounted, options.flags, options.cleared)?;
+        }
+    }
     set_recursive(&mounted, options)?;
     propagate(&mounted, options.propagation)
 }

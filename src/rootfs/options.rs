@@ -22,6 +22,8 @@ pub struct MountOptions {
     pub data: Vec<String>,
     pub bind: bool,
     pub recursive: bool,
+    /// `tmpcopyup`: fill the new tmpfs with the directory it covers.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -34,6 +36,7 @@ impl Default for MountOptions {
             data: Vec::new(),
             bind: false,
             recursive: false,
+            copy_up: false,
         }
     }
 }
@@ -70,10 +73,10 @@ impl MountOptions {
             } else if option == "rbind" {
                 parsed.bind = true;
                 parsed.recursive = true;
+            } else if option == TMPCOPYUP {
+                parsed.copy_up = true;
             } else if matches!(option.as_str(), "idmap" | "ridmap") {
                 // Made by the parent before the mount (rootfs::idmap), not a mount flag.
-            } else if option == "tmpcopyup" {
-                bail!("option {option:?} is not supported yet");
             } else {
                 parsed.data.push(option.clone());
             }
@@ -123,6 +126,9 @@ pub fn check(mount: &oci_spec::runtime::Mount) -> Result<()> {
         mount.options().as_deref().unwrap_or_default(),
         typ == "bind",
     )?;
+    if parsed.copy_up && (typ != "tmpfs" || parsed.bind) {
+        bail!("option {TMPCOPYUP:?} applies to tmpfs mounts only, not {typ}");
+    }
     // The cgroup mount is built by skiff from binds and a tmpfs: there is no filesystem
     // to take data options.
     if (typ == "cgroup" || typ == "cgroup2") && !parsed.bind {
@@ -133,68 +139,95 @@ pub fn check(mount: &oci_spec::runtime::Mount) -> Result<()> {
     Ok(())
 }
 
-/// `(true, A)` for a recursive option that sets attribute A, `(false, A)` for one that
-/// clears it. For the access-time mode, `(true, MODE)` selects that mode.
+/// The recursive options: `(name, true, A)` sets attribute A on the mount and every mount
+/// below it, `(name, false, A)` clears it. For the access-time mode, `true` selects that
+/// mode.
+const RECURSIVE_OPTIONS: &[(&str, bool, u64)] = &[
+    ("rro", true, mount_attr::MOUNT_ATTR_RDONLY),
+    ("rrw", false, mount_attr::MOUNT_ATTR_RDONLY),
+    ("rnosuid", true, mount_attr::MOUNT_ATTR_NOSUID),
+    ("rsuid", false, mount_attr::MOUNT_ATTR_NOSUID),
+    ("rnodev", true, mount_attr::MOUNT_ATTR_NODEV),
+    ("rdev", false, mount_attr::MOUNT_ATTR_NODEV),
+    ("rnoexec", true, mount_attr::MOUNT_ATTR_NOEXEC),
+    ("rexec", false, mount_attr::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", true, mount_attr::MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", false, mount_attr::MOUNT_ATTR_NODIRATIME),
+    ("rnosymfollow", true, mount_attr::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", false, mount_attr::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rnoatime", true, mount_attr::MOUNT_ATTR_NOATIME),
+    ("rstrictatime", true, mount_attr::MOUNT_ATTR_STRICTATIME),
+    // Turning noatime or strictatime off leaves the kernel's default, relatime;
+    // turning relatime off asks for strict access times.
+    ("rrelatime", true, mount_attr::MOUNT_ATTR_RELATIME),
+    ("ratime", true, mount_attr::MOUNT_ATTR_RELATIME),
+    ("rnostrictatime", true, mount_attr::MOUNT_ATTR_RELATIME),
+    ("rnorelatime", true, mount_attr::MOUNT_ATTR_STRICTATIME),
+];
+
+/// The mount(2) flag options: `(name, true, F)` sets flag F, `(name, false, F)` clears it.
+const FLAG_OPTIONS: &[(&str, bool, MsFlags)] = &[
+    ("ro", true, MsFlags::MS_RDONLY),
+    ("rw", false, MsFlags::MS_RDONLY),
+    ("nosuid", true, MsFlags::MS_NOSUID),
+    ("suid", false, MsFlags::MS_NOSUID),
+    ("nodev", true, MsFlags::MS_NODEV),
+    ("dev", false, MsFlags::MS_NODEV),
+    ("noexec", true, MsFlags::MS_NOEXEC),
+    ("exec", false, MsFlags::MS_NOEXEC),
+    ("sync", true, MsFlags::MS_SYNCHRONOUS),
+    ("async", false, MsFlags::MS_SYNCHRONOUS),
+    ("dirsync", true, MsFlags::MS_DIRSYNC),
+    ("remount", true, MsFlags::MS_REMOUNT),
+    ("mand", true, MsFlags::MS_MANDLOCK),
+    ("nomand", false, MsFlags::MS_MANDLOCK),
+    ("atime", false, MsFlags::MS_NOATIME),
+    ("noatime", true, MsFlags::MS_NOATIME),
+    ("diratime", false, MsFlags::MS_NODIRATIME),
+    ("nodiratime", true, MsFlags::MS_NODIRATIME),
+    ("relatime", true, MsFlags::MS_RELATIME),
+    ("norelatime", false, MsFlags::MS_RELATIME),
+    ("strictatime", true, MsFlags::MS_STRICTATIME),
+    ("nostrictatime", false, MsFlags::MS_STRICTATIME),
+    ("silent", true, MsFlags::MS_SILENT),
+    ("loud", false, MsFlags::MS_SILENT),
+    ("lazytime", true, MsFlags::MS_LAZYTIME),
+    ("nolazytime", false, MsFlags::MS_LAZYTIME),
+    ("nosymfollow", true, MS_NOSYMFOLLOW),
+    ("symfollow", false, MS_NOSYMFOLLOW),
+];
+
+/// Options that say how to mount rather than which flag to set.
+const MODE_OPTIONS: &[&str] = &["bind", "rbind", TMPCOPYUP];
+
+/// A tmpfs that starts with the covered image directory's contents (see `copyup`).
+pub const TMPCOPYUP: &str = "tmpcopyup";
+
 fn recursive_option(option: &str) -> Option<(bool, u64)> {
-    use mount_attr::*;
-    let entry = match option {
-        "rro" => (true, MOUNT_ATTR_RDONLY),
-        "rrw" => (false, MOUNT_ATTR_RDONLY),
-        "rnosuid" => (true, MOUNT_ATTR_NOSUID),
-        "rsuid" => (false, MOUNT_ATTR_NOSUID),
-        "rnodev" => (true, MOUNT_ATTR_NODEV),
-        "rdev" => (false, MOUNT_ATTR_NODEV),
-        "rnoexec" => (true, MOUNT_ATTR_NOEXEC),
-        "rexec" => (false, MOUNT_ATTR_NOEXEC),
-        "rnodiratime" => (true, MOUNT_ATTR_NODIRATIME),
-        "rdiratime" => (false, MOUNT_ATTR_NODIRATIME),
-        "rnosymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
-        "rsymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
-        "rnoatime" => (true, MOUNT_ATTR_NOATIME),
-        "rstrictatime" => (true, MOUNT_ATTR_STRICTATIME),
-        // Turning noatime or strictatime off leaves the kernel's default, relatime;
-        // turning relatime off asks for strict access times.
-        "rrelatime" | "ratime" | "rnostrictatime" => (true, MOUNT_ATTR_RELATIME),
-        "rnorelatime" => (true, MOUNT_ATTR_STRICTATIME),
-        _ => return None,
-    };
-    Some(entry)
+    RECURSIVE_OPTIONS
+        .iter()
+        .find(|(name, _, _)| *name == option)
+        .map(|&(_, set, attr)| (set, attr))
 }
 
-/// `(true, F)` for an option that sets flag F, `(false, F)` for one that clears it.
 fn flag_option(option: &str) -> Option<(bool, MsFlags)> {
-    let entry = match option {
-        "ro" => (true, MsFlags::MS_RDONLY),
-        "rw" => (false, MsFlags::MS_RDONLY),
-        "nosuid" => (true, MsFlags::MS_NOSUID),
-        "suid" => (false, MsFlags::MS_NOSUID),
-        "nodev" => (true, MsFlags::MS_NODEV),
-        "dev" => (false, MsFlags::MS_NODEV),
-        "noexec" => (true, MsFlags::MS_NOEXEC),
-        "exec" => (false, MsFlags::MS_NOEXEC),
-        "sync" => (true, MsFlags::MS_SYNCHRONOUS),
-        "async" => (false, MsFlags::MS_SYNCHRONOUS),
-        "dirsync" => (true, MsFlags::MS_DIRSYNC),
-        "remount" => (true, MsFlags::MS_REMOUNT),
-        "mand" => (true, MsFlags::MS_MANDLOCK),
-        "nomand" => (false, MsFlags::MS_MANDLOCK),
-        "atime" => (false, MsFlags::MS_NOATIME),
-        "noatime" => (true, MsFlags::MS_NOATIME),
-        "diratime" => (false, MsFlags::MS_NODIRATIME),
-        "nodiratime" => (true, MsFlags::MS_NODIRATIME),
-        "relatime" => (true, MsFlags::MS_RELATIME),
-        "norelatime" => (false, MsFlags::MS_RELATIME),
-        "strictatime" => (true, MsFlags::MS_STRICTATIME),
-        "nostrictatime" => (false, MsFlags::MS_STRICTATIME),
-        "silent" => (true, MsFlags::MS_SILENT),
-        "loud" => (false, MsFlags::MS_SILENT),
-        "lazytime" => (true, MsFlags::MS_LAZYTIME),
-        "nolazytime" => (false, MsFlags::MS_LAZYTIME),
-        "nosymfollow" => (true, MS_NOSYMFOLLOW),
-        "symfollow" => (false, MS_NOSYMFOLLOW),
-        _ => return None,
-    };
-    Some(entry)
+    FLAG_OPTIONS
+        .iter()
+        .find(|(name, _, _)| *name == option)
+        .map(|&(_, set, flag)| (set, flag))
+}
+
+/// Every option skiff gives a meaning of its own (the rest go to the filesystem as data),
+/// for `skiff features`.
+pub fn named_options() -> Vec<&'static str> {
+    let mut names: Vec<&str> = FLAG_OPTIONS.iter().map(|(name, _, _)| *name).collect();
+    names.extend(RECURSIVE_OPTIONS.iter().map(|(name, _, _)| *name));
+    names.extend(super::PROPAGATION_OPTIONS.iter().map(|(name, _)| *name));
+    names.extend_from_slice(MODE_OPTIONS);
+    if crate::spec::support::IDMAPPED_MOUNTS {
+        names.extend_from_slice(&["idmap", "ridmap"]);
+    }
+    names
 }
 
 #[cfg(test)]
@@ -261,8 +294,6 @@ mod tests {
 
     #[test]
     fn deferred_features_are_refused_by_name() {
-        let err = try_parse(&["tmpcopyup"], false).unwrap_err();
-        assert!(err.to_string().contains("tmpcopyup"), "{err}");
         // idmap/ridmap are no mount flags: rootfs::idmap makes them.
         assert_eq!(parse(&["bind", "idmap"]), parse(&["bind"]));
     }

@@ -15,6 +15,10 @@ pub enum Lsm {
 }
 
 impl Lsm {
+    pub fn is_enforced(self) -> bool {
+        self.absent_because().is_none()
+    }
+
     /// Whether the running kernel enforces this LSM, and if not, how that was found.
     fn absent_because(self) -> Option<&'static str> {
         match self {

@@ -13,6 +13,7 @@ mod mappings;
 mod mounts;
 mod namespace_rules;
 mod parse_errors;
+pub mod support;
 mod sysctl;
 mod template;
 pub use template::template;
@@ -89,6 +90,12 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
             .any(|seen| seen.typ() == ns.typ())
         {
             bail!("linux.namespaces[{index}]: {:?} is listed twice", ns.typ());
+        }
+        if !support::namespace_supported(ns.typ()) {
+            bail!(
+                "linux.namespaces[{index}]: {} namespaces are not supported yet",
+                support::namespace_name(ns.typ())
+            );
         }
     }
     for (field, value) in [

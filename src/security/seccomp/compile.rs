@@ -451,6 +451,42 @@ fn filter_flags(flags: &[LinuxSeccompFilterFlag], notify: bool) -> Result<Vec<(u
     Ok(bits)
 }
 
+/// Every action `compile` turns into a filter return value (`action_value` matches all).
+pub const ACTIONS: &[LinuxSeccompAction] = &[
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActTrap,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActAllow,
+];
+
+/// Every comparison `condition` compiles.
+pub const OPERATORS: &[LinuxSeccompOperator] = &[
+    LinuxSeccompOperator::ScmpCmpNe,
+    LinuxSeccompOperator::ScmpCmpLt,
+    LinuxSeccompOperator::ScmpCmpLe,
+    LinuxSeccompOperator::ScmpCmpEq,
+    LinuxSeccompOperator::ScmpCmpGe,
+    LinuxSeccompOperator::ScmpCmpGt,
+    LinuxSeccompOperator::ScmpCmpMaskedEq,
+];
+
+/// The architectures the filter has rules for; the others a profile lists are accepted and
+/// need none on an x86_64 kernel.
+pub const ARCHS: &[Arch] = &[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32];
+
+/// Every `flags` value `filter_flags` turns into a SECCOMP_FILTER_FLAG_* bit.
+pub const FLAGS: &[LinuxSeccompFilterFlag] = &[
+    LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+    LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+    LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+    LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv,
+];
+
 #[cfg(test)]
 #[path = "compile_tests.rs"]
 mod tests;
