@@ -108,3 +108,47 @@ fn joining_a_mount_namespace_by_path_leaves_nothing_behind() {
     b.assert_nothing_left();
     a.kill(Some("KILL")).assert_ok();
 }
+
+#[test]
+fn a_hostname_is_set_in_a_uts_namespace_joined_by_path_but_never_in_the_hosts() {
+    let rt = Runtime::new("skconf-join-uts");
+    let mut sleeper = Bundle::new("skconf-join-uts-a");
+    let a = rt.container(&sleeper);
+    let a_pid = start_sleeper(&a, &mut sleeper);
+    let a_uts = std::fs::read_link(format!("/proc/{a_pid}/ns/uts")).unwrap();
+
+    let mut joiner = Bundle::new("skconf-join-uts-b");
+    joiner.join_namespace("uts", &format!("/proc/{a_pid}/ns/uts"));
+    joiner.set("/hostname", serde_json::json!("joined-uts"));
+    joiner.sh("hostname; readlink /proc/self/ns/uts");
+    let out = run_ok(&rt, &joiner);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["joined-uts", a_uts.to_str().unwrap()],
+        "the hostname must be set in A's uts namespace: {out:?}"
+    );
+    let seen_by_a = rt.exec(&["exec", &a.id, "hostname"]);
+    seen_by_a.assert_ok();
+    assert_eq!(
+        seen_by_a.stdout.trim(),
+        "joined-uts",
+        "A shares the namespace"
+    );
+    a.kill(Some("KILL")).assert_ok();
+
+    // The host's own uts namespace, named by path: setting a hostname there would rename
+    // the machine.
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut host = Bundle::new("skconf-join-uts-host");
+    host.join_namespace("uts", &format!("/proc/{}/ns/uts", std::process::id()));
+    host.set("/hostname", serde_json::json!("not-the-host"));
+    let c = rt.container(&host);
+    c.run(&[])
+        .assert_error("hostname is set but the container has no uts namespace of its own");
+    c.assert_nothing_left();
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name,
+        "the host's hostname changed"
+    );
+}

@@ -92,8 +92,15 @@ fn validate(spec: &Spec, bundle_dir: &Path) -> Result<PathBuf> {
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
     ] {
-        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_new(LinuxNamespaceType::Uts) {
-            bail!("{field} is set but linux.namespaces has no new uts namespace");
+        // A uts namespace joined by path will do (as in runc), unless it is the host's own.
+        if value.as_deref().is_some_and(|v| !v.is_empty())
+            && !sysctl::container_owns(namespaces, LinuxNamespaceType::Uts)
+                .with_context(|| format!("{field}: checking the uts namespace"))?
+        {
+            bail!(
+                "{field} is set but the container has no uts namespace of its own (a new \
+                 one, or one joined by path that is not the host's)"
+            );
         }
     }
     if !has_any(LinuxNamespaceType::Mount) {
