@@ -271,3 +271,19 @@ fn default_root_is_not_used_with_root_flag() {
     c.delete(false).assert_ok();
     c.assert_nothing_left();
 }
+
+/// A reader that stops early (`skiff --version | head -c1`) closes the pipe: skiff must
+/// end normally, not abort on a panic.
+#[test]
+fn output_to_a_closed_pipe_is_not_a_crash() {
+    let rt = Runtime::new("skconf-closed-pipe");
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end);
+    let out = rt
+        .spawn_cmd(false, &["--version"], Stdio3::Capture, move |cmd| {
+            cmd.stdout(std::process::Stdio::from(write_end));
+        })
+        .wait(TIMEOUT);
+    assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}

@@ -161,6 +161,29 @@ fn a_profile_applies_inside_a_user_namespace_too() {
     }
 }
 
+/// runtime-tools' default profile lists no close_range. Without no_new_privileges the
+/// filter is installed before the capabilities are dropped, so skiff's own last steps run
+/// under it: they must still mark its descriptors close-on-exec (one by one) and exec.
+#[test]
+fn a_profile_without_close_range_still_runs_and_leaks_no_descriptor() {
+    let rt = Runtime::new("skconf-seccomp-close-range");
+    for no_new_privileges in [false, true] {
+        let mut b = bundle(
+            "skconf-seccomp-close-range",
+            allow_but(json!([{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}])),
+        );
+        b.set("/process/noNewPrivileges", json!(no_new_privileges));
+        b.sh("ls /proc/self/fd | tr '\\n' ' '");
+        let out = run_all(&rt, &b);
+        // 0-2 and the descriptor ls reads the listing through.
+        assert_eq!(
+            out.trim(),
+            "0 1 2 3",
+            "noNewPrivileges {no_new_privileges}: {out}"
+        );
+    }
+}
+
 #[test]
 fn denied_calls_return_the_configured_errno() {
     let rt = Runtime::new("seccomp-errno");

@@ -100,3 +100,48 @@ fn init_waiting_for_start_is_not_dumpable() {
     c.delete(true).assert_ok();
     c.assert_nothing_left();
 }
+
+/// A capability the host withholds from skiff (this machine's root has no
+/// CAP_SYS_RESOURCE; the test drops it from skiff's bounding set so any host shows it)
+/// cannot be granted: the error names it, and nothing is left.
+#[test]
+fn a_capability_skiff_lacks_is_named_when_it_cannot_be_granted() {
+    use std::os::unix::process::CommandExt;
+    const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+    let rt = Runtime::new("skconf-caps-withheld");
+    let mut b = Bundle::new("skconf-caps-withheld");
+    b.edit(|c| {
+        let caps = &mut c["process"]["capabilities"];
+        for set in ["bounding", "permitted", "inheritable"] {
+            if !caps[set].is_array() {
+                caps[set] = serde_json::json!([]);
+            }
+            caps[set]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!("CAP_SYS_RESOURCE"));
+        }
+    });
+    b.args(&["true"]);
+    let c = rt.container(&b);
+    let bundle = b.dir_str().to_string();
+    let out = rt
+        .spawn_cmd(
+            true,
+            &["run", "--bundle", &bundle, &c.id],
+            Stdio3::Capture,
+            |cmd| unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            },
+        )
+        .wait(TIMEOUT);
+    out.assert_error(
+        "process.capabilities.inheritable: CAP_SYS_RESOURCE is not in the bounding set skiff runs with",
+    );
+    c.assert_nothing_left();
+}

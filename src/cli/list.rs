@@ -36,7 +36,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                 text.push('\n');
             }
         }
-        print!("{text}");
+        super::output::print(&text)?;
         return Ok(());
     }
     let mut owners = Owners::default();
@@ -56,9 +56,9 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             let reports: Vec<_> = rows.iter().map(|(r, s, o)| r.report(*s, o)).collect();
             // runc prints null, not [], when there are no containers; tools parse that.
             if reports.is_empty() {
-                println!("null");
+                super::output::print("null\n")?;
             } else {
-                println!("{}", serde_json::to_string(&reports)?);
+                super::output::print(&format!("{}\n", serde_json::to_string(&reports)?))?;
             }
         }
         ListFormat::Table => {
@@ -76,7 +76,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                     owner.clone(),
                 ]);
             }
-            print!("{}", align_columns(&lines));
+            super::output::print(&align_columns(&lines))?;
         }
     }
     Ok(())

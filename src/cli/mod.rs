@@ -10,6 +10,7 @@ mod features;
 mod foreground;
 mod kill;
 mod list;
+mod output;
 mod pause;
 mod ps;
 mod restore;
@@ -108,9 +109,12 @@ pub fn main() -> Result<i32> {
     };
     logging::init(cli.log.clone(), cli.log_format, cli.debug);
     if cli.version {
-        println!("skiff version {}", env!("CARGO_PKG_VERSION"));
-        println!("commit: {}", env!("SKIFF_COMMIT"));
-        println!("spec: {}", crate::SPEC_VERSION);
+        output::print(&format!(
+            "skiff version {}\ncommit: {}\nspec: {}\n",
+            env!("CARGO_PKG_VERSION"),
+            env!("SKIFF_COMMIT"),
+            crate::SPEC_VERSION
+        ))?;
         return Ok(0);
     }
     let global = Global {

@@ -32,7 +32,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                     args.ps_args.join(" ")
                 );
             }
-            println!("{}", serde_json::to_string(&pids)?);
+            super::output::print(&format!("{}\n", serde_json::to_string(&pids)?))?;
         }
         Format::Table => {
             let ps_args = if args.ps_args.is_empty() {
@@ -40,7 +40,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             } else {
                 args.ps_args
             };
-            print!("{}", ps::table(&pids, &ps_args)?);
+            super::output::print(&ps::table(&pids, &ps_args)?)?;
         }
     }
     Ok(())

@@ -13,9 +13,9 @@ pub struct Args {
 pub fn run(global: &Global, args: Args) -> Result<()> {
     let record = store::load(&global.root, &args.id)?;
     let status = container::status_of(&global.root, &record);
-    println!(
-        "{}",
+    super::output::print(&format!(
+        "{}\n",
         serde_json::to_string_pretty(&record.report(status, ""))?
-    );
+    ))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::LinuxCapabilities;
 
@@ -18,6 +18,15 @@ fn convert(set: Option<&HashSet<oci_spec::runtime::Capability>>) -> Result<CapsH
         converted.insert(parsed);
     }
     Ok(converted)
+}
+
+/// The lowest-numbered capability of `wanted` that `held` lacks.
+fn first_missing(wanted: &CapsHashSet, held: &CapsHashSet) -> Option<Capability> {
+    wanted
+        .iter()
+        .filter(|cap| !held.contains(cap))
+        .min_by_key(|cap| cap.index())
+        .copied()
 }
 
 pub struct CapabilitySets {
@@ -65,6 +74,24 @@ impl CapabilitySets {
             caps::read(None, CapSet::Permitted).context("reading permitted capabilities")?;
         caps::set(None, CapSet::Effective, &permitted_now)
             .context("raising effective capabilities")?;
+        // What skiff does not hold itself it cannot hand on, and the kernel's answer would
+        // be a bare EPERM: name the capability (a host may withhold one, as this one does
+        // CAP_SYS_RESOURCE). The kernel's rules: inheritable within the bounding set,
+        // permitted (and so effective) within what is permitted now.
+        let bounding_now =
+            caps::read(None, CapSet::Bounding).context("reading the bounding set")?;
+        for (field, wanted, held, which) in [
+            ("inheritable", &self.inheritable, &bounding_now, "bounding"),
+            ("permitted", &self.permitted, &permitted_now, "permitted"),
+            ("effective", &self.effective, &permitted_now, "permitted"),
+        ] {
+            if let Some(cap) = first_missing(wanted, held) {
+                bail!(
+                    "process.capabilities.{field}: {cap} is not in the {which} set skiff runs \
+                     with, so it cannot be granted"
+                );
+            }
+        }
         caps::set(None, CapSet::Inheritable, &self.inheritable)
             .context("setting process.capabilities.inheritable")?;
         let effective: CapsHashSet = self

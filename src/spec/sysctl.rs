@@ -84,7 +84,10 @@ fn namespace_name(kind: LinuxNamespaceType) -> &'static str {
 
 /// Whether the container gets a namespace of `kind` that is not the host's: a new one, or
 /// one joined by path that is not the namespace skiff itself runs in.
-fn container_owns(namespaces: &[LinuxNamespace], kind: LinuxNamespaceType) -> Result<bool> {
+pub(super) fn container_owns(
+    namespaces: &[LinuxNamespace],
+    kind: LinuxNamespaceType,
+) -> Result<bool> {
     let Some(ns) = namespaces.iter().find(|ns| ns.typ() == kind) else {
         return Ok(false);
     };

@@ -40,6 +40,43 @@ pub fn record_inherited() -> io::Result<()> {
     Ok(())
 }
 
+/// Sets close-on-exec on every open descriptor from `first` up, one fcntl(2) each, as
+/// listed by /proc/self/fd (the listing's own descriptor is close-on-exec already).
+pub fn cloexec_each_from(first: u32) -> io::Result<()> {
+    let mut dir = nix::dir::Dir::open(
+        "/proc/self/fd",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let listing = dir.as_raw_fd();
+    let mut open = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        if let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .ok()
+            .and_then(|name| name.parse::<RawFd>().ok())
+        {
+            if fd != listing && u32::try_from(fd).is_ok_and(|fd| fd >= first) {
+                open.push(fd);
+            }
+        }
+    }
+    drop(dir);
+    for fd in open {
+        // SAFETY: F_SETFD only changes the flags of one entry of this process' descriptor
+        // table; no memory is passed, and a descriptor closed meanwhile gives EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EBADF) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The caller's descriptors from 3 up, as recorded at startup (none if never recorded).
 pub fn inherited() -> &'static [RawFd] {
     INHERITED.get().map(Vec::as_slice).unwrap_or_default()

@@ -155,12 +155,21 @@ pub fn is_mount_root(fd: &impl AsRawFd) -> io::Result<bool> {
 
 /// Marks every descriptor from `first` upwards close-on-exec, so nothing of skiff's
 /// reaches the container's program (the class of runc's CVE-2024-21626).
+///
+/// close_range(2) does it in one call; where it is refused, descriptor by descriptor. A
+/// container's seccomp profile installed before the last steps (without no_new_privs it
+/// must precede the capability drop) may not list close_range: runtime-tools' default
+/// profile does not, and runc, which uses fcntl(2) here, runs under it.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: close_range only changes descriptor flags in this process' table.
     let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
     if ret == -1 {
-        return Err(io::Error::last_os_error());
+        let error = io::Error::last_os_error();
+        return match error.raw_os_error() {
+            Some(libc::EPERM | libc::ENOSYS | libc::EACCES) => fds::cloexec_each_from(first),
+            _ => Err(error),
+        };
     }
     Ok(())
 }
