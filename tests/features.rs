@@ -231,6 +231,17 @@ fn what_features_leaves_out_is_refused() {
             "linux.intelRdt",
         );
     }
+    if linux["cgroup"]["rdma"] == false {
+        refused(
+            &|b| {
+                b.set(
+                    "/linux/resources/rdma",
+                    json!({"mlx4_0": {"hcaHandles": 3, "hcaObjects": 100}}),
+                );
+            },
+            "linux.resources.rdma",
+        );
+    }
     if linux["cgroup"]["systemd"] == false {
         let b = Bundle::new("skeng-featno");
         let c = rt.container(&b);

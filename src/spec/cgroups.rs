@@ -21,6 +21,10 @@ pub fn validate(linux: &Linux) -> Result<()> {
              on cgroup v1: use the v1 fields of linux.resources"
         );
     }
+    // Not applied by skiff's cgroup code on either version: refused, never dropped.
+    if !super::support::RDMA && resources.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+        bail!("linux.resources.rdma is not supported: skiff sets no rdma cgroup limits");
+    }
     for (index, rule) in resources.devices().iter().flatten().enumerate() {
         check_device_rule(rule)
             .map_err(|e| anyhow::anyhow!("linux.resources.devices[{index}]: {e}"))?;
