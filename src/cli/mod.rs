@@ -31,9 +31,10 @@ use crate::logging;
     disable_version_flag = true
 )]
 struct Cli {
-    /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/skiff", value_name = "DIR")]
-    root: PathBuf,
+    /// Directory holding the containers' state [default: /run/skiff, or
+    /// $XDG_RUNTIME_DIR/skiff when not root]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Write errors (and debug lines with --debug) to this file
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -52,9 +53,16 @@ struct Cli {
     /// Manage cgroups through systemd (needs a running systemd)
     #[arg(long, global = true)]
     systemd_cgroup: bool,
-    /// Accepted for runc compatibility: true, false or auto
-    #[arg(long, value_name = "VALUE", default_value = "auto")]
-    rootless: String,
+    /// Act as an unprivileged user: a cgroup only where it is writable (auto: when not
+    /// root, or in a user namespace)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "VALUE",
+        default_value = "auto"
+    )]
+    rootless: crate::rootless::Setting,
     /// Print the version, commit and runtime-spec version
     #[arg(short = 'v', long)]
     version: bool,
@@ -105,8 +113,9 @@ pub fn main() -> Result<i32> {
         return Ok(0);
     }
     let global = Global {
-        root: cli.root,
+        root: cli.root.unwrap_or_else(crate::rootless::default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        rootless: crate::rootless::enabled(cli.rootless),
     };
     let Some(command) = cli.command else {
         anyhow::bail!("no command given: see skiff --help");
@@ -181,6 +190,8 @@ fn log_flags(args: impl Iterator<Item = std::ffi::OsString>) -> (Option<PathBuf>
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// Rootless mode (see `crate::rootless`).
+    pub rootless: bool,
 }
 
 #[cfg(test)]

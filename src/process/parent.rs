@@ -283,7 +283,7 @@ pub fn configure(
     spawned: &Spawned,
     spec: &Spec,
     new_user_ns: bool,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     entry: &Entry,
 ) -> Result<()> {
     configure_steps(spawned, spec, new_user_ns, cgroup, entry).map_err(|error| {
@@ -300,7 +300,7 @@ fn configure_steps(
     spawned: &Spawned,
     spec: &Spec,
     new_user_ns: bool,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     entry: &Entry,
 ) -> Result<()> {
     let pid = spawned.pid;
@@ -312,8 +312,7 @@ fn configure_steps(
         let gid_mappings = linux
             .and_then(|l| l.gid_mappings().as_deref())
             .unwrap_or_default();
-        write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
-        write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
+        super::id_map::write(pid, uid_mappings, gid_mappings)?;
     }
     // Before the init may go on: its program finds the devices there from the start.
     if let Some(linux) = linux {
@@ -324,7 +323,9 @@ fn configure_steps(
     // its mounts while the kernel moves it: that migration waits for an RCU grace period,
     // which this overlaps instead of adding. The init waits for CgroupJoined before it can
     // exec.
-    cgroup.enter(pid, spec, entry)?;
+    if let Some(cgroup) = cgroup {
+        cgroup.enter(pid, spec, entry)?;
+    }
     if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, score.to_string())
