@@ -314,7 +314,7 @@ fn report_through_fifo(fifo: &OwnedFd, message: &str) {
 }
 
 /// Whether the namespace `fd` refers to is this process' own of that kind.
-fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
+pub(super) fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
     let theirs = nix::sys::stat::fstat(fd).context("inspecting a namespace to join")?;
     let path = format!("/proc/self/ns/{kind}");
     let ours = nix::sys::stat::stat(path.as_str()).with_context(|| format!("reading {path}"))?;
