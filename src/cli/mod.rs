@@ -55,13 +55,7 @@ struct Cli {
     systemd_cgroup: bool,
     /// Act as an unprivileged user: a cgroup only where it is writable (auto: when not
     /// root, or in a user namespace)
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "VALUE",
-        default_value = "auto"
-    )]
+    #[arg(long, value_enum, value_name = "VALUE", default_value = "auto")]
     rootless: crate::rootless::Setting,
     /// Print the version, commit and runtime-spec version
     #[arg(short = 'v', long)]
