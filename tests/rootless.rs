@@ -89,6 +89,7 @@ impl Setup {
 
     /// Runs skiff as the user, in the bundle, with only a minimal environment.
     fn skiff(&self, args: &[&str], stdout: Stdio) -> Output {
+        let err_path = self.base.path.join("stderr");
         let out = Command::new("timeout")
             .arg("30")
             .arg("setpriv")
@@ -107,14 +108,20 @@ impl Setup {
             .current_dir(self.bundle())
             .stdin(Stdio::null())
             .stdout(stdout)
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(fs::File::create(&err_path).unwrap()))
             .output()
             .expect("running skiff as the test user");
+        // Through a file: a detached init (create, run -d) keeps its copy of stderr.
+        let mut out = out;
+        out.stderr = fs::read(&err_path).unwrap_or_default();
         out
     }
 
     fn skiff_ok(&self, args: &[&str]) -> String {
-        let out = self.skiff(args, Stdio::piped());
+        let out_path = self.base.path.join("stdout");
+        let file = fs::File::create(&out_path).unwrap();
+        let mut out = self.skiff(args, Stdio::from(file));
+        out.stdout = fs::read(&out_path).unwrap_or_default();
         assert!(
             out.status.success(),
             "skiff {args:?} as {} failed: {}\n{}",
