@@ -75,10 +75,12 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("tmpcopyup")));
-        assert!(!doc["linux"]["namespaces"]
+        // Time namespaces (with linux.timeOffsets) and idmapped mounts are implemented.
+        assert!(doc["linux"]["namespaces"]
             .as_array()
             .unwrap()
             .contains(&json!("time")));
+        assert_eq!(doc["linux"]["mountExtensions"]["idmap"]["enabled"], true);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod net_devices;
 mod oci_state;
 mod process;
 mod rootfs;
+mod rootless;
 mod security;
 mod spec;
 mod sys;

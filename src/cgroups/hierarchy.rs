@@ -185,6 +185,52 @@ pub fn missing_dirs(hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
     missing
 }
 
+/// Whether this process may use the container's directory in every hierarchy: write its
+/// `cgroup.procs` where it exists, else make it below its nearest existing ancestor. What
+/// a rootless caller can do only in a subtree delegated to it.
+pub fn writable(hierarchies: &[Hierarchy]) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    hierarchies.iter().all(|hierarchy| {
+        if hierarchy.dir.is_dir() {
+            return access(&hierarchy.dir.join("cgroup.procs"), AccessFlags::W_OK).is_ok();
+        }
+        hierarchy
+            .dir
+            .ancestors()
+            .find(|a| a.is_dir())
+            .is_some_and(|a| access(a, AccessFlags::W_OK | AccessFlags::X_OK).is_ok())
+    })
+}
+
+/// This process' own directory in each v1 hierarchy (by /proc/self/cgroup), with the
+/// hierarchy's name under /sys/fs/cgroup: what a container without a cgroup of its own
+/// sees of the one it is in. The cgroup2 hierarchy of a hybrid host is left out, as it is
+/// for a container with its own cgroup.
+pub fn own_v1_dirs() -> Result<Vec<(std::ffi::OsString, PathBuf)>> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let mut dirs = Vec::new();
+    for (mount_point, controllers, unified) in mounted()? {
+        let Some(first) = controllers.first().filter(|_| !unified) else {
+            continue;
+        };
+        let path = own.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, names, path) = (fields.next()?, fields.next()?, fields.next()?);
+            names.split(',').any(|n| n == first).then_some(path)
+        });
+        let (Some(path), Some(name)) = (path, mount_point.file_name()) else {
+            continue;
+        };
+        let name = name.to_owned();
+        let relative: PathBuf = Path::new(path)
+            .components()
+            .filter(|c| matches!(c, Component::Normal(_)))
+            .collect();
+        dirs.push((name, mount_point.join(relative)));
+    }
+    Ok(dirs)
+}
+
 /// Makes each of `dirs` (parents first). One that appeared meanwhile was made by someone
 /// else: refused, since skiff could neither remove it nor trust what is in it.
 pub fn make(dirs: &[PathBuf]) -> Result<()> {

@@ -162,6 +162,13 @@ impl Cgroup {
         hierarchy::check_usable(&self.hierarchies)
     }
 
+    /// Whether the caller may make and use this cgroup (rootless mode asks: an
+    /// unprivileged caller may only in a delegated subtree). With systemd, the manager
+    /// decides when it is used.
+    pub fn is_writable(&self) -> bool {
+        self.record.driver == Driver::Systemd || hierarchy::writable(&self.hierarchies)
+    }
+
     /// Decides which directories are to be made: afterwards `record()` lists them, and the
     /// caller saves that before calling `make`.
     pub fn plan_dirs(&mut self) {
@@ -446,6 +453,15 @@ fn can_make_devices(spec: &Spec) -> bool {
         .and_then(|c| c.bounding().as_ref())
         .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::Mknod));
     mknod && !in_user_ns
+}
+
+/// What the cgroup mount of a container without a cgroup of its own shows on v1: the
+/// caller's own directory in each hierarchy. `None` on a pure v2 host.
+pub fn callers_v1_views() -> Result<Option<Vec<(std::ffi::OsString, PathBuf)>>> {
+    if is_unified() {
+        return Ok(None);
+    }
+    hierarchy::own_v1_dirs().map(Some)
 }
 
 /// Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host).

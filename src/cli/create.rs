@@ -49,6 +49,7 @@ impl CreateArgs {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             systemd_cgroup: global.systemd_cgroup,
+            rootless: global.rootless,
         }
     }
 }

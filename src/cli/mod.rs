@@ -36,9 +36,10 @@ use crate::logging;
     disable_version_flag = true
 )]
 struct Cli {
-    /// Directory holding the containers' state
-    #[arg(long, global = true, default_value = "/run/skiff", value_name = "DIR")]
-    root: PathBuf,
+    /// Directory holding the containers' state [default: /run/skiff, or
+    /// $XDG_RUNTIME_DIR/skiff when not root]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Write errors (and debug lines with --debug) to this file
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -60,9 +61,10 @@ struct Cli {
     /// The criu binary checkpoint and restore run
     #[arg(long, global = true, default_value = "criu", value_name = "PATH")]
     criu: PathBuf,
-    /// Accepted for runc compatibility: true, false or auto
-    #[arg(long, value_name = "VALUE", default_value = "auto")]
-    rootless: String,
+    /// Act as an unprivileged user: a cgroup only where it is writable (auto: when not
+    /// root, or in a user namespace)
+    #[arg(long, value_enum, value_name = "VALUE", default_value = "auto")]
+    rootless: crate::rootless::Setting,
     /// Print the version, commit and runtime-spec version
     #[arg(short = 'v', long)]
     version: bool,
@@ -118,9 +120,10 @@ pub fn main() -> Result<i32> {
         return Ok(0);
     }
     let global = Global {
-        root: cli.root,
+        root: cli.root.unwrap_or_else(crate::rootless::default_root),
         systemd_cgroup: cli.systemd_cgroup,
         criu: cli.criu,
+        rootless: crate::rootless::enabled(cli.rootless),
     };
     let Some(command) = cli.command else {
         anyhow::bail!("no command given: see skiff --help");
@@ -167,6 +170,8 @@ pub struct Global {
     pub systemd_cgroup: bool,
     /// `--criu`: the CRIU binary.
     pub criu: PathBuf,
+    /// Rootless mode (see `crate::rootless`).
+    pub rootless: bool,
 }
 
 #[cfg(test)]

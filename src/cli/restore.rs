@@ -63,6 +63,6 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     };
     let code = super::foreground::wait(restored.pid, None, &signals, &[])?;
     let dir = crate::container::store::ContainerDir::open(&global.root, &args.id)?;
-    crate::container::delete::remove(dir, &restored.cgroup)?;
+    crate::container::delete::remove(dir, Some(&restored.cgroup))?;
     Ok(code)
 }

@@ -48,7 +48,7 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     let code = super::foreground::wait(created.pid, created.terminal.as_ref(), &signals, &early)?;
     if !args.keep {
         let dir = crate::container::store::ContainerDir::open(&global.root, &args.id)?;
-        crate::container::delete::remove(dir, &created.cgroup)?;
+        crate::container::delete::remove(dir, created.cgroup.as_ref())?;
     }
     Ok(code)
 }

@@ -79,7 +79,7 @@ pub fn abandon(created: Created, root: &std::path::Path, id: &str, signal: i32) 
         }
     }
     let dir = crate::container::store::ContainerDir::open(root, id)?;
-    crate::container::delete::remove(dir, &created.cgroup)?;
+    crate::container::delete::remove(dir, created.cgroup.as_ref())?;
     let message = format!(
         "signal {} arrived before container {id:?} started: removed it",
         signal_name(signal)

@@ -32,6 +32,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
+    /// Rootless mode: a cgroup only where the caller may write one.
+    pub rootless: bool,
 }
 
 /// How the new container will be started.
@@ -48,8 +50,9 @@ pub struct Created {
     pub channel: Channel,
     /// The pty master, when `run` relays a terminal itself.
     pub terminal: Option<OwnedFd>,
-    /// The cgroup made for the container, for `run` to remove when it is done.
-    pub cgroup: Cgroup,
+    /// The cgroup made for the container, for `run` to remove when it is done; none for a
+    /// rootless container without a writable cgroup.
+    pub cgroup: Option<Cgroup>,
 }
 
 /// Undoes a half-made container unless disarmed: kills and reaps the init, removes the
@@ -87,6 +90,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     super::store::validate_id(&options.id)?;
     let bundle = spec::load(&options.bundle)?;
     let spec = &bundle.spec;
+    crate::rootless::validate_unprivileged(spec)?;
     // Compiled before anything exists, so a bad profile leaves nothing to undo.
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(config) => Some(Seccomp::prepare(config)?),
@@ -161,36 +165,53 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
     let mut cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
-    cgroup.check_usable(spec)?;
-    // Record before making: a create killed between the two leaves a record of every
-    // directory it may have made.
-    cgroup.plan_dirs();
-    record.cgroup = Some(cgroup.record().clone());
-    dir.save(&record)?;
-    let cgroup = undo.cgroup.insert(cgroup);
-    cgroup.make()?;
-    cgroup.prepare(spec)?;
-    let cgroup_entry = cgroup.entry()?;
+    let cgroup_entry = if options.rootless && !cgroup.is_writable() {
+        crate::rootless::refuse_limits_without_cgroup(spec, &cgroup_path)?;
+        crate::logging::debug(&format!(
+            "rootless: cgroup {} is not writable, the container gets none",
+            cgroup_path.display()
+        ));
+        cgroups::Entry::default()
+    } else {
+        cgroup.check_usable(spec)?;
+        // Record before making: a create killed between the two leaves a record of every
+        // directory it may have made.
+        cgroup.plan_dirs();
+        record.cgroup = Some(cgroup.record().clone());
+        dir.save(&record)?;
+        let cgroup = undo.cgroup.insert(cgroup);
+        cgroup.make()?;
+        cgroup.prepare(spec)?;
+        cgroup.entry()?
+    };
+    let cgroup_v1_views = match &undo.cgroup {
+        Some(cgroup) => cgroup.v1_views(),
+        None => cgroups::callers_v1_views()?,
+    };
 
     // A user namespace cannot reach what only host root can: the parent opens the bind
-    // sources for it, inside its new mount namespace.
+    // sources for it, inside its new mount namespace. An unprivileged parent reaches no
+    // more than the init does (both are the caller's uid on the host), and may not enter
+    // the init's mount namespace: the init opens them itself.
     let user_joined = namespaces
         .iter()
         .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_some());
-    let (sources_parent, sources_init) =
-        if (new_user_ns || user_joined) && is_new(LinuxNamespaceType::Mount) {
-            let channel = crate::rootfs::bind_sources::channel()?;
-            (Some(channel.parent), Some(channel.init))
-        } else {
-            (None, None)
-        };
+    let (sources_parent, sources_init) = if (new_user_ns || user_joined)
+        && is_new(LinuxNamespaceType::Mount)
+        && nix::unistd::geteuid().is_root()
+    {
+        let channel = crate::rootfs::bind_sources::channel()?;
+        (Some(channel.parent), Some(channel.init))
+    } else {
+        (None, None)
+    };
     // Made here, as host root in the host's mount namespace, and inherited by the init.
     let idmapped = crate::rootfs::idmap::prepare(spec, &bundle.dir)?;
     let setup = InitSetup {
         idmapped,
         bundle: &bundle,
         cgroup_path: &cgroup_path,
-        cgroup_v1_views: cgroup.v1_views(),
+        cgroup_v1_views,
         gate,
         console,
         joined,
@@ -219,7 +240,13 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         parent::send_bind_sources(spec, &bundle.dir, spawned.pid, socket)?;
     }
 
-    parent::configure(&spawned, spec, new_user_ns, cgroup, &cgroup_entry)?;
+    parent::configure(
+        &spawned,
+        spec,
+        new_user_ns,
+        undo.cgroup.as_ref(),
+        &cgroup_entry,
+    )?;
     drop(cgroup_entry);
     if hooks::has_any(spec.hooks().as_ref(), hooks::RUNTIME_CREATE) {
         run_runtime_create_hooks(spec, &record, &spawned)?;
@@ -258,7 +285,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     // Everything is in place: keep it.
     undo.pid = None;
     undo.dir = None;
-    let cgroup = undo.cgroup.take().context("cgroup")?;
+    let cgroup = undo.cgroup.take();
     Ok(Created {
         pid: spawned.pid,
         channel: spawned.channel,

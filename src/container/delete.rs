@@ -79,16 +79,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             );
         }
     }
-    match &cgroup {
-        Some(cgroup) => remove(dir, cgroup),
-        None => remove_dir(dir),
-    }
+    remove(dir, cgroup.as_ref())
 }
 
-/// The last step of every delete: the cgroup, then the state directory and the poststop
-/// hooks.
-pub fn remove(dir: ContainerDir, cgroup: &Cgroup) -> Result<()> {
-    cgroup.remove()?;
+/// The last step of every delete: the cgroup (if the container has one), then the state
+/// directory and the poststop hooks.
+pub fn remove(dir: ContainerDir, cgroup: Option<&Cgroup>) -> Result<()> {
+    if let Some(cgroup) = cgroup {
+        cgroup.remove()?;
+    }
     remove_dir(dir)
 }
 

@@ -104,12 +104,16 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         Status::Creating => bail!("container {id:?} is still being created"),
         Status::Created | Status::Running | Status::Paused => {}
     }
-    let recorded_cgroup = record
-        .cgroup
-        .as_ref()
-        .with_context(|| format!("container {id:?} has no cgroup in its state"))?;
-    let cgroup = Cgroup::from_record(recorded_cgroup, id)?;
-    if !options.ignore_paused && cgroup.is_frozen()? {
+    // A rootless container may have no cgroup: the process then stays in the caller's.
+    let cgroup = match &record.cgroup {
+        Some(recorded) => Some(Cgroup::from_record(recorded, id)?),
+        None => None,
+    };
+    let frozen = match &cgroup {
+        Some(cgroup) => cgroup.is_frozen()?,
+        None => false,
+    };
+    if !options.ignore_paused && frozen {
         bail!("container {id:?} is paused: resume it first, or pass --ignore-paused");
     }
     let spec = store::load_config(&options.root, id)
@@ -168,7 +172,10 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
         &record.annotations,
     );
 
-    let cgroup_entry = cgroup.entry()?;
+    let cgroup_entry = match &cgroup {
+        Some(cgroup) => cgroup.entry()?,
+        None => Entry::default(),
+    };
     let setup = ExecSetup {
         cgroup_entry: &cgroup_entry,
         process: &process,
@@ -192,7 +199,7 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
     spawned.channel.send(&Message::Go {
         host_pid: spawned.pid,
     })?;
-    place(spawned.pid, &process, &cgroup, &cgroup_entry).map_err(|error| {
+    place(spawned.pid, &process, cgroup.as_ref(), &cgroup_entry).map_err(|error| {
         // The child waits to be placed: end it, so the channel says whether it had failed
         // first (its own report then says why) instead of waiting for it.
         let _ = sys::send_signal(spawned.pid, libc::SIGKILL);
@@ -228,8 +235,10 @@ pub fn exec(options: &ExecOptions) -> Result<Executed> {
 
 /// Moves the new process into the container's cgroup where it did not enter by itself (its
 /// limits are the container's, already applied) and gives it the process' OOM score.
-fn place(pid: i32, process: &Process, cgroup: &Cgroup, entry: &Entry) -> Result<()> {
-    cgroup.add_process(pid, entry)?;
+fn place(pid: i32, process: &Process, cgroup: Option<&Cgroup>, entry: &Entry) -> Result<()> {
+    if let Some(cgroup) = cgroup {
+        cgroup.add_process(pid, entry)?;
+    }
     if let Some(score) = process.oom_score_adj() {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, score.to_string())

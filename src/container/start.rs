@@ -72,7 +72,7 @@ pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
         if !keep {
             let dir = ContainerDir::open(root, id)?;
-            super::delete::remove(dir, &created.cgroup)?;
+            super::delete::remove(dir, created.cgroup.as_ref())?;
         }
         bail!("{failure}");
     }

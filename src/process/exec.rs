@@ -98,7 +98,10 @@ fn enter(setup: &ExecSetup, channel: &Channel) -> Result<Infallible> {
         .iter()
         .find(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER);
     if let Some((kind, fd)) = user_ns {
-        nix::sched::setns(fd, *kind).context("joining the container's user namespace")?;
+        // Already in it when an unprivileged parent's helper cloned it there.
+        if !super::init::is_own_namespace(fd, "user")? {
+            nix::sched::setns(fd, *kind).context("joining the container's user namespace")?;
+        }
         // As the init does: root of the container's user namespace until the last steps
         // switch to the process' own user.
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))

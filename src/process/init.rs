@@ -90,8 +90,14 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // First, so that nothing of the container runs outside its cgroup's limits.
     setup.cgroup_entry.join_self()?;
     // Until it execs, the init holds skiff's memory and binary: keep other processes from
-    // reading or ptracing it, and die with the parent while it is still being set up.
-    nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
+    // reading or ptracing it, and die with the parent while it is still being set up. An
+    // unprivileged parent still has to write its ID mappings, which /proc lets only the
+    // owner of a dumpable process do: then only after the parent is done (nothing but
+    // that same user could reach it meanwhile).
+    let unprivileged_parent = !nix::unistd::geteuid().is_root();
+    if !unprivileged_parent {
+        nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
+    }
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     sys::reset_signals();
 
@@ -101,6 +107,9 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
         Some(Message::Go { host_pid }) => host_pid,
         other => bail!("expected the parent to configure the init, got {other:?}"),
     };
+    if unprivileged_parent {
+        nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
+    }
     if setup.new_user_ns {
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .context("becoming gid 0 in the new user namespace (is it mapped?)")?;
@@ -305,7 +314,7 @@ fn report_through_fifo(fifo: &OwnedFd, message: &str) {
 }
 
 /// Whether the namespace `fd` refers to is this process' own of that kind.
-fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
+pub(super) fn is_own_namespace(fd: &OwnedFd, kind: &str) -> Result<bool> {
     let theirs = nix::sys::stat::fstat(fd).context("inspecting a namespace to join")?;
     let path = format!("/proc/self/ns/{kind}");
     let ours = nix::sys::stat::stat(path.as_str()).with_context(|| format!("reading {path}"))?;

@@ -4,6 +4,7 @@
 pub mod channel;
 pub mod console;
 pub mod exec;
+mod id_map;
 pub mod init;
 pub mod parent;
 pub mod tail;

@@ -87,20 +87,27 @@ pub fn clone_joined(
     child: impl FnOnce(Channel),
 ) -> Result<Spawned> {
     let (parent_end, child_end) = channel::pair()?;
-    let joined_by_parent: Vec<_> = joined
-        .iter()
-        .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
-        .collect();
-    let visit = JoinedNamespaces::enter(&joined_by_parent).context(joined_from.to_string())?;
     let user_ns = joined
         .iter()
         .find(|(kind, _)| *kind == CloneFlags::CLONE_NEWUSER)
         .map(|(_, fd)| fd);
+    let others: Vec<_> = joined
+        .iter()
+        .filter(|(kind, _)| *kind != CloneFlags::CLONE_NEWUSER)
+        .collect();
+    // An unprivileged parent may join the others only from inside the user namespace
+    // (whose owner it is): the helper below joins them all, in that order.
+    let helper_joins_all = user_ns.is_some() && !nix::unistd::geteuid().is_root();
+    let joined_by_parent: &[&(CloneFlags, OwnedFd)] = if helper_joins_all { &[] } else { &others };
+    let visit = JoinedNamespaces::enter(joined_by_parent).context(joined_from.to_string())?;
     let cloned = match user_ns {
+        Some(user_ns) if helper_joins_all => {
+            clone_from_user_ns(user_ns, &others, flags.bits() as u64, into_cgroup)
+        }
         // New namespaces must belong to the joined user namespace, which skiff cannot
         // enter and leave again: a helper enters it and clones the child from there.
         Some(user_ns) if !flags.is_empty() => {
-            clone_from_user_ns(user_ns, flags.bits() as u64, into_cgroup)
+            clone_from_user_ns(user_ns, &[], flags.bits() as u64, into_cgroup)
         }
         _ => sys::clone_process(flags.bits() as u64, into_cgroup),
     };
@@ -136,6 +143,7 @@ const JOIN_FAILED: i64 = 1 << 20;
 
 fn clone_from_user_ns(
     user_ns: &OwnedFd,
+    then_join: &[&(CloneFlags, OwnedFd)],
     flags: u64,
     into_cgroup: Option<std::os::fd::RawFd>,
 ) -> std::io::Result<Forked> {
@@ -144,7 +152,12 @@ fn clone_from_user_ns(
         Forked::Child => {
             drop(report_read);
             // A failure is reported as minus its errno, plus JOIN_FAILED if it was the join.
-            let value: i64 = match nix::sched::setns(user_ns, CloneFlags::CLONE_NEWUSER) {
+            let joined = nix::sched::setns(user_ns, CloneFlags::CLONE_NEWUSER).and_then(|()| {
+                then_join
+                    .iter()
+                    .try_for_each(|(kind, fd)| nix::sched::setns(fd, *kind))
+            });
+            let value: i64 = match joined {
                 Err(errno) => -(JOIN_FAILED + errno as i64),
                 Ok(()) => {
                     match sys::clone_process(flags | libc::CLONE_PARENT as u64, into_cgroup) {
@@ -178,7 +191,7 @@ fn clone_from_user_ns(
                 join if join > JOIN_FAILED => Err(std::io::Error::new(
                     std::io::Error::from_raw_os_error((join - JOIN_FAILED) as i32).kind(),
                     format!(
-                        "joining the user namespace: {}",
+                        "joining the user namespace (and the others after it): {}",
                         std::io::Error::from_raw_os_error((join - JOIN_FAILED) as i32)
                     ),
                 )),
@@ -283,7 +296,7 @@ pub fn configure(
     spawned: &Spawned,
     spec: &Spec,
     new_user_ns: bool,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     entry: &Entry,
 ) -> Result<()> {
     configure_steps(spawned, spec, new_user_ns, cgroup, entry).map_err(|error| {
@@ -300,7 +313,7 @@ fn configure_steps(
     spawned: &Spawned,
     spec: &Spec,
     new_user_ns: bool,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     entry: &Entry,
 ) -> Result<()> {
     let pid = spawned.pid;
@@ -312,8 +325,7 @@ fn configure_steps(
         let gid_mappings = linux
             .and_then(|l| l.gid_mappings().as_deref())
             .unwrap_or_default();
-        write_id_map(pid, "uid_map", uid_mappings).context("writing linux.uidMappings")?;
-        write_id_map(pid, "gid_map", gid_mappings).context("writing linux.gidMappings")?;
+        super::id_map::write(pid, uid_mappings, gid_mappings)?;
     }
     // Before the init may go on: its program finds the devices there from the start.
     if let Some(linux) = linux {
@@ -324,7 +336,9 @@ fn configure_steps(
     // its mounts while the kernel moves it: that migration waits for an RCU grace period,
     // which this overlaps instead of adding. The init waits for CgroupJoined before it can
     // exec.
-    cgroup.enter(pid, spec, entry)?;
+    if let Some(cgroup) = cgroup {
+        cgroup.enter(pid, spec, entry)?;
+    }
     if let Some(score) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         let path = format!("/proc/{pid}/oom_score_adj");
         std::fs::write(&path, score.to_string())

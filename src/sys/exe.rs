@@ -13,6 +13,13 @@
 //! make it writable: it belongs to no mount namespace once the descriptor from
 //! `open_tree` is closed (at the exec), so neither `mount -o remount` nor
 //! `mount_setattr` can reach it.
+//!
+//! An unprivileged caller (rootless mode) may not clone or change mounts: `open_tree`
+//! fails with EPERM. Skiff then re-executes from a sealed memfd copy of its binary
+//! instead. A container in a user namespace could otherwise write the binary whenever
+//! its owner is mapped into that namespace (a skiff in the caller's own home directory,
+//! the usual rootless install), so skipping the step is not safe in general; the seals
+//! (no write, grow or shrink, and no unsealing) make the copy as unwritable as the mount.
 
 use std::ffi::{CString, OsString};
 use std::io;
@@ -39,9 +46,9 @@ pub fn run_from_read_only_binary() -> Result<()> {
         return Ok(());
     }
     if reexecuted {
-        bail!("skiff's binary is still writable after re-executing from a read-only mount");
+        bail!("skiff's binary is still writable after re-executing from a read-only copy");
     }
-    let binary = read_only_clone_of_exe()?;
+    let binary = unwritable_binary()?;
     let args = std::env::args_os()
         .map(c_string)
         .collect::<Result<Vec<_>>>()?;
@@ -54,12 +61,75 @@ pub fn run_from_read_only_binary() -> Result<()> {
     }
     env.push(c_string(OsString::from(format!("{MARKER}=1")))?);
     let error = exec_fd(&binary, &args, &env);
-    Err(error).context("re-executing skiff from a read-only mount of its binary")
+    Err(error).context("re-executing skiff from a read-only copy of its binary")
 }
 
 fn exe_is_read_only() -> io::Result<bool> {
     let stat = nix::sys::statvfs::statvfs("/proc/self/exe")?;
-    Ok(stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    if stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+        return Ok(true);
+    }
+    exe_is_sealed_copy()
+}
+
+/// Whether skiff runs from a memfd whose contents can no longer change.
+fn exe_is_sealed_copy() -> io::Result<bool> {
+    let exe = std::fs::File::open("/proc/self/exe")?;
+    // SAFETY: F_GET_SEALS reads the seals of the descriptor, owned by `exe` for the call;
+    // on anything but a memfd it fails with EINVAL.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    Ok(seals >= 0 && seals & SEALS == SEALS)
+}
+
+/// The seals of the copy: its contents are fixed and the seals themselves too.
+const SEALS: libc::c_int =
+    libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// A binary to re-execute from: the read-only bind mount where the caller may make it,
+/// else (unprivileged) the sealed copy.
+fn unwritable_binary() -> Result<OwnedFd> {
+    match read_only_clone_of_exe() {
+        Ok(mount) => Ok(mount),
+        Err(error)
+            if error
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.raw_os_error() == Some(libc::EPERM)) =>
+        {
+            sealed_copy_of_exe().context("copying skiff's binary into a sealed memfd")
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A memfd holding a copy of skiff's binary, sealed against any change.
+fn sealed_copy_of_exe() -> Result<OwnedFd> {
+    let name = c"skiff";
+    // MFD_EXEC asks for an executable memfd where vm.memfd_noexec is set; older kernels
+    // do not know the flag (EINVAL) and make every memfd executable.
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    let mut fd = -1;
+    for flags in [base | MFD_EXEC, base] {
+        // SAFETY: `name` is a NUL-terminated string that outlives the call; the new
+        // descriptor is owned below.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        if fd >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            break;
+        }
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).context("memfd_create");
+    }
+    // SAFETY: the kernel just returned this descriptor and nothing else owns it.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut copy = std::fs::File::from(memfd);
+    let mut exe = std::fs::File::open("/proc/self/exe").context("opening /proc/self/exe")?;
+    io::copy(&mut exe, &mut copy).context("copying /proc/self/exe")?;
+    // SAFETY: F_ADD_SEALS only changes the seals of the descriptor `copy` owns.
+    if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        return Err(io::Error::last_os_error()).context("sealing the copy");
+    }
+    Ok(OwnedFd::from(copy))
 }
 
 /// A detached bind mount of skiff's binary (the `O_PATH` descriptor `open_tree` returns),
