@@ -550,6 +550,14 @@ fn a_net_device_is_moved_into_the_container_renamed_with_its_address() {
     );
     c.assert_nothing_left();
     // A veth dies with the namespace it was moved into (a physical device would return).
+    // The kernel tears a network namespace down in a work queue after its last process
+    // exits, so the pair goes a moment after `run` returns: wait for it, within a bound.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (Veth::on_host(&veth.name) || Veth::on_host(&veth.peer))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(!Veth::on_host(&veth.name) && !Veth::on_host(&veth.peer));
 }
 
