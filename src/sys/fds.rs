@@ -14,27 +14,10 @@ static INHERITED: OnceLock<Vec<RawFd>> = OnceLock::new();
 /// Records which descriptors from 3 up are open now. Called first thing in `main`, before
 /// skiff opens any descriptor of its own, so what it finds is what the caller passed.
 pub fn record_inherited() -> io::Result<()> {
-    let mut dir = nix::dir::Dir::open(
-        "/proc/self/fd",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let listing = dir.as_raw_fd();
-    let mut found = Vec::new();
-    for entry in dir.iter() {
-        let entry = entry?;
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .ok()
-            .and_then(|name| name.parse::<RawFd>().ok())
-        else {
-            continue;
-        };
-        if fd >= 3 && fd != listing {
-            found.push(fd);
-        }
-    }
+    let mut found: Vec<RawFd> = open_descriptors()?
+        .into_iter()
+        .filter(|&fd| fd >= 3)
+        .collect();
     found.sort_unstable();
     let _ = INHERITED.set(found);
     Ok(())
@@ -43,6 +26,25 @@ pub fn record_inherited() -> io::Result<()> {
 /// Sets close-on-exec on every open descriptor from `first` up, one fcntl(2) each, as
 /// listed by /proc/self/fd (the listing's own descriptor is close-on-exec already).
 pub fn cloexec_each_from(first: u32) -> io::Result<()> {
+    let open = open_descriptors()?
+        .into_iter()
+        .filter(|&fd| u32::try_from(fd).is_ok_and(|fd| fd >= first));
+    for fd in open {
+        // SAFETY: F_SETFD only changes the flags of one entry of this process' descriptor
+        // table; no memory is passed, and a descriptor closed meanwhile gives EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EBADF) {
+                return Err(error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// This process' open descriptors, as /proc/self/fd lists them, without the descriptor
+/// of the listing itself (closed again on return).
+fn open_descriptors() -> io::Result<Vec<RawFd>> {
     let mut dir = nix::dir::Dir::open(
         "/proc/self/fd",
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -58,23 +60,12 @@ pub fn cloexec_each_from(first: u32) -> io::Result<()> {
             .ok()
             .and_then(|name| name.parse::<RawFd>().ok())
         {
-            if fd != listing && u32::try_from(fd).is_ok_and(|fd| fd >= first) {
+            if fd != listing {
                 open.push(fd);
             }
         }
     }
-    drop(dir);
-    for fd in open {
-        // SAFETY: F_SETFD only changes the flags of one entry of this process' descriptor
-        // table; no memory is passed, and a descriptor closed meanwhile gives EBADF.
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == -1 {
-            let error = io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EBADF) {
-                return Err(error);
-            }
-        }
-    }
-    Ok(())
+    Ok(open)
 }
 
 /// The caller's descriptors from 3 up, as recorded at startup (none if never recorded).

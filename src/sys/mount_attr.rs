@@ -26,37 +26,13 @@ pub struct MountAttr {
 
 /// Applies `attr` to the mount `fd` is the root of and to every mount below it.
 pub fn set_recursive(fd: &impl AsRawFd, attr: MountAttr) -> io::Result<()> {
-    #[repr(C)]
-    struct RawMountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
     let raw = RawMountAttr {
         attr_set: attr.set,
         attr_clr: attr.clear,
         propagation: 0,
         userns_fd: 0,
     };
-    let empty = c"";
-    // SAFETY: `empty` and `raw` outlive the call, and the size passed is that of `raw`,
-    // laid out as the kernel's `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE,
-            &raw as *const RawMountAttr,
-            std::mem::size_of::<RawMountAttr>(),
-        )
-    };
-    if ret == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    mount_setattr(fd, true, &raw)
 }
 
 pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
@@ -83,20 +59,27 @@ pub fn clone_tree(path: &std::path::Path, recursive: bool) -> io::Result<std::os
 /// Makes the detached mount `tree` (and, when `recursive`, the mounts below it) show
 /// its files' owners through the ID mappings of the user namespace `userns`.
 pub fn set_idmap(tree: &impl AsRawFd, userns: &impl AsRawFd, recursive: bool) -> io::Result<()> {
-    #[repr(C)]
-    struct RawMountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
     let raw = RawMountAttr {
         attr_set: MOUNT_ATTR_IDMAP,
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
+    mount_setattr(tree, recursive, &raw)
+}
+
+/// The kernel's `struct mount_attr` (MOUNT_ATTR_SIZE_VER0).
+#[repr(C)]
+struct RawMountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `fd` is the root of (and, when `recursive`, below it).
+fn mount_setattr(fd: &impl AsRawFd, recursive: bool, raw: &RawMountAttr) -> io::Result<()> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
     let empty = c"";
     let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: `empty` and `raw` outlive the call, and the size passed is that of `raw`,
@@ -104,10 +87,10 @@ pub fn set_idmap(tree: &impl AsRawFd, userns: &impl AsRawFd, recursive: bool) ->
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            fd.as_raw_fd(),
             empty.as_ptr(),
             flags,
-            &raw as *const RawMountAttr,
+            raw as *const RawMountAttr,
             std::mem::size_of::<RawMountAttr>(),
         )
     };
