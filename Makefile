@@ -7,6 +7,7 @@
 #   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
 #   make conformance  the OCI conformance suite (runtime-tools) against skiff, counts per file
 #                 in target/conformance/skiff/results.txt (RUNTIME=/usr/sbin/runc to compare)
+#   make layout   re-record the hot functions the linker places first (bench/layout)
 #   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
 #                 (bench/scale.sh, writes bench/SCALE.md)
 #   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
@@ -32,11 +33,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-.PHONY: build install demo test test-deps demo-deps criu test-vm test-engines bench bench-scale clippy fmt clean \
+.PHONY: build build-deps layout install demo test test-deps demo-deps criu test-vm test-engines bench bench-scale clippy fmt clean \
 	conformance test-conformance
 
-build:
+build: build-deps
 	$(CARGO) build --release
+
+# ld.lld links skiff with its hot functions first (bench/layout/cc-hot-first); without it
+# the build still works, with a warning and a larger peak RSS.
+build-deps:
+	@$(call apt_ensure,lld:ld.lld)
+
+# Re-records the functions the everyday commands run (bench/layout/hot-functions.txt),
+# after changes on those paths; the next build links them first.
+layout: build-deps
+	bash bench/layout/record.sh
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8
@@ -68,7 +79,7 @@ demo-deps:
 # Debian 12 ships podman's seccomp profile in golang-github-containers-common (later
 # releases in containers-common); gcc-multilib builds the i386 probe of tests/seccomp.rs.
 test-deps:
-	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a iproute2:ip)
+	@$(call apt_ensure,lld:ld.lld busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a iproute2:ip)
 
 # CRIU >= 4.1 for checkpoint/restore (tests/checkpoint.rs): the one on PATH, or CRIU 4.2
 # built from ../shared/vendor into target/criu/criu with its Debian build dependencies

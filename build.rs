@@ -1,4 +1,5 @@
-// Records the commit skiff was built from, for `skiff --version` (podman reads it).
+// Records the commit skiff was built from, for `skiff --version` (podman reads it), and
+// relinks when the code layout's inputs change.
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -11,4 +12,8 @@ fn main() {
     println!("cargo:rustc-env=SKIFF_COMMIT={commit}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    // The linker (.cargo/config.toml) lays the binary out from these two files: a change
+    // to either must relink skiff even when no Rust source changed.
+    println!("cargo:rerun-if-changed=bench/layout/hot-functions.txt");
+    println!("cargo:rerun-if-changed=bench/layout/cc-hot-first");
 }

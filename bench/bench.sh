@@ -214,6 +214,7 @@ apt_install() {
 install_deps() {
     local missing=()
     command -v hyperfine >/dev/null || missing+=(hyperfine)
+    command -v ld.lld >/dev/null || missing+=(lld) # links skiff with its hot code first
     command -v runc >/dev/null || missing+=(runc)
     command -v crun >/dev/null || missing+=(crun)
     command -v python3 >/dev/null || missing+=(python3)
