@@ -10,7 +10,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::pid_file::write_pid_file;
-use super::state::{self, ProcessRef, Record};
+use super::state::{self, Record};
 use super::store::ContainerDir;
 use crate::cgroups::{self, Cgroup};
 use crate::hooks;
@@ -86,6 +86,26 @@ impl Drop for Undo {
     }
 }
 
+/// Checks the cgroup, records the directories it is to make, then makes them and writes
+/// the limits; `undo_slot` holds it from then on. Record before making: a create killed
+/// between the two leaves a record of every directory it may have made.
+pub(super) fn make_recorded_cgroup<'a>(
+    mut cgroup: Cgroup,
+    spec: &Spec,
+    dir: &ContainerDir,
+    record: &mut Record,
+    undo_slot: &'a mut Option<Cgroup>,
+) -> Result<&'a Cgroup> {
+    cgroup.check_usable(spec)?;
+    cgroup.plan_dirs();
+    record.cgroup = Some(cgroup.record().clone());
+    dir.save(record)?;
+    let cgroup = undo_slot.insert(cgroup);
+    cgroup.make()?;
+    cgroup.prepare(spec)?;
+    Ok(cgroup)
+}
+
 pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     super::store::validate_id(&options.id)?;
     let bundle = spec::load(&options.bundle)?;
@@ -98,17 +118,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     };
     // The record exists before anything outside the state directory does, and names
     // this process as its creator until the container is complete.
-    let mut record = Record {
-        id: options.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        creator: Some(ProcessRef::of(std::process::id() as i32)?),
-        cgroup: None,
-    };
+    let mut record = Record::new_creation(&options.id, &bundle)?;
     let dir = ContainerDir::create(&options.root, &options.id, &record)?;
     let mut undo = Undo {
         dir: Some(dir),
@@ -164,7 +174,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let new_user_ns = is_new(LinuxNamespaceType::User);
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
-    let mut cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
+    let cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
     let cgroup_entry = if options.rootless && !cgroup.is_writable() {
         crate::rootless::refuse_limits_without_cgroup(spec, &cgroup_path)?;
         crate::logging::debug(&format!(
@@ -173,16 +183,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         ));
         cgroups::Entry::default()
     } else {
-        cgroup.check_usable(spec)?;
-        // Record before making: a create killed between the two leaves a record of every
-        // directory it may have made.
-        cgroup.plan_dirs();
-        record.cgroup = Some(cgroup.record().clone());
-        dir.save(&record)?;
-        let cgroup = undo.cgroup.insert(cgroup);
-        cgroup.make()?;
-        cgroup.prepare(spec)?;
-        cgroup.entry()?
+        make_recorded_cgroup(cgroup, spec, dir, &mut record, &mut undo.cgroup)?.entry()?
     };
     let cgroup_v1_views = match &undo.cgroup {
         Some(cgroup) => cgroup.v1_views(),

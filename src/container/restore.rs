@@ -18,7 +18,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use super::checkpoint::CHECKPOINTED;
 use super::criu_common::{self as common, CriuFlags};
 use super::pid_file::write_pid_file;
-use super::state::{self, ProcessRef, Record, Status};
+use super::state::{self, Record, Status};
 use super::store::{self, ContainerDir};
 use crate::cgroups::{self, Cgroup, Entry};
 use crate::criu::rpc::{self, ReqType};
@@ -126,17 +126,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Restored> {
     }
     replace_checkpointed(&options.root, &options.id)?;
 
-    let mut record = Record {
-        id: options.id.clone(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        creator: Some(ProcessRef::of(std::process::id() as i32)?),
-        cgroup: None,
-    };
+    let mut record = Record::new_creation(&options.id, &bundle)?;
     let dir = ContainerDir::create(&options.root, &options.id, &record)?;
     let mut undo = Undo {
         dir: Some(dir),
@@ -148,14 +138,9 @@ pub fn restore(options: &RestoreOptions) -> Result<Restored> {
     dir.save_config(spec)?;
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
-    let mut cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
-    cgroup.check_usable(spec)?;
-    cgroup.plan_dirs();
-    record.cgroup = Some(cgroup.record().clone());
-    dir.save(&record)?;
-    let cgroup = undo.cgroup.insert(cgroup);
-    cgroup.make()?;
-    cgroup.prepare(spec)?;
+    let cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;
+    let cgroup =
+        super::create::make_recorded_cgroup(cgroup, spec, dir, &mut record, &mut undo.cgroup)?;
 
     common::make_mountpoints(spec, &bundle.dir, &bundle.rootfs)?;
     let criu_root = dir.path.join(CRIU_ROOT);

@@ -91,6 +91,22 @@ pub struct Report<'a> {
 }
 
 impl Record {
+    /// The first record of a container this process is about to make (`create`, `run`,
+    /// `restore`): no init and no cgroup yet, and this process as its creator.
+    pub fn new_creation(id: &str, bundle: &crate::spec::Bundle) -> anyhow::Result<Record> {
+        Ok(Record {
+            id: id.to_string(),
+            pid: 0,
+            pid_start_time: 0,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: rfc3339_now(),
+            annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+            creator: Some(ProcessRef::of(std::process::id() as i32)?),
+            cgroup: None,
+        })
+    }
+
     pub fn report<'a>(&'a self, status: Status, owner: &'a str) -> Report<'a> {
         Report {
             oci_version: crate::SPEC_VERSION,
