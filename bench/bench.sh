@@ -4,7 +4,8 @@
 #
 # Environment:
 #   RUNTIMES      runtimes to compare, default "skiff crun runc" (e.g. RUNTIMES="crun runc")
-#   BENCH_RUNS    hyperfine --runs per measurement (default 15)
+#   BENCH_RUNS    hyperfine --runs per measurement (default 30: fewer leave the back-to-back rows
+#                 swinging by more than the gaps being measured)
 #   BENCH_WARMUP  hyperfine --warmup per measurement (default 3)
 #   BENCH_IDLE_GAP  seconds of idle before each timed command of the "cold" rows (default 0.05)
 #   BENCH_RESULTS where to write the report (default bench/RESULTS.md)
@@ -462,7 +463,7 @@ main() {
     REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
     SELF=$REPO/bench/$(basename "${BASH_SOURCE[0]}")
     RUNTIMES=${RUNTIMES:-"skiff crun runc"}
-    RUNS=${BENCH_RUNS:-15}
+    RUNS=${BENCH_RUNS:-30}
     IDLE_GAP=${BENCH_IDLE_GAP:-0.05}
     WARMUP=${BENCH_WARMUP:-3}
     RESULTS=${BENCH_RESULTS:-$REPO/bench/RESULTS.md}
