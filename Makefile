@@ -38,6 +38,7 @@ SHELL := /bin/bash
 
 build: build-deps
 	$(CARGO) build --release
+	@cat $(dir $(SKIFF))hot-layout.txt 2>/dev/null || true
 
 # ld.lld links skiff with its hot functions first (bench/layout/cc-hot-first); without it
 # the build still works, with a warning and a larger peak RSS.
