@@ -98,8 +98,8 @@ fn poststart(hooks: Option<&Hooks>, record: &Record) {
 /// state directory: the bundle may have changed or gone since. A container made before
 /// skiff saved its configuration has none (hooks were refused then).
 pub fn saved_hooks(root: &Path, id: &str) -> Result<Option<Hooks>> {
-    match store::load_config(root, id) {
-        Ok(spec) => Ok(spec.hooks().clone()),
+    match store::load_saved_hooks(root, id) {
+        Ok(hooks) => Ok(hooks),
         Err(error)
             if error
                 .downcast_ref::<std::io::Error>()

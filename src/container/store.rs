@@ -313,6 +313,23 @@ pub fn load_config(root: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
+/// Only the hooks of the configuration a container was created with: `start` and
+/// `delete` need nothing else, and building the whole spec (with podman's seccomp profile
+/// in it, thousands of strings) would be most of their parsing.
+pub fn load_saved_hooks(root: &Path, id: &str) -> Result<Option<oci_spec::runtime::Hooks>> {
+    #[derive(serde::Deserialize)]
+    struct HooksOnly {
+        #[serde(default)]
+        hooks: Option<oci_spec::runtime::Hooks>,
+    }
+    validate_id(id)?;
+    let path = root.join(id).join(CONFIG_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let saved: HooksOnly = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing the hooks in {}", path.display()))?;
+    Ok(saved.hooks)
+}
+
 /// The entries under `root` whose names are valid container IDs, sorted. Not every one is
 /// a container: the caller loads each, and one without a state file (a delete cut short,
 /// or a stray file) fails to load. Checking for the state file here as well would cost a
@@ -393,6 +410,30 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("a")]);
         dir.remove().unwrap();
         assert!(!root.join("a").exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_saved_hooks_are_read_without_the_rest_of_the_configuration() {
+        let root = scratch_root("hooks");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let mut spec: oci_spec::runtime::Spec = serde_json::from_str(
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
+                "hooks": {"poststop": [{"path": "/bin/echo", "args": ["echo", "gone"]}]}}"#,
+        )
+        .unwrap();
+        dir.save_config(&spec).unwrap();
+        let hooks = load_saved_hooks(&root, "a").unwrap().expect("hooks");
+        let poststop = hooks.poststop().as_ref().expect("poststop");
+        assert_eq!(poststop[0].path(), Path::new("/bin/echo"));
+        assert_eq!(
+            poststop[0].args().as_deref(),
+            Some(&["echo".to_string(), "gone".to_string()][..])
+        );
+        spec.set_hooks(None);
+        dir.save_config(&spec).unwrap();
+        assert!(load_saved_hooks(&root, "a").unwrap().is_none());
+        dir.remove().unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
 
