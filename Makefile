@@ -79,8 +79,8 @@ demo-deps:
 
 # Debian 12 ships podman's seccomp profile in golang-github-containers-common (later
 # releases in containers-common); gcc-multilib builds the i386 probe of tests/seccomp.rs.
-test-deps:
-	@$(call apt_ensure,lld:ld.lld busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a iproute2:ip)
+test-deps: build-deps
+	@$(call apt_ensure,busybox-static:/bin/busybox python3:python3 golang-github-containers-common:/usr/share/containers/seccomp.json gcc-multilib:/usr/lib32/libc.a iproute2:ip)
 
 # CRIU >= 4.1 for checkpoint/restore (tests/checkpoint.rs): the one on PATH, or CRIU 4.2
 # built from ../shared/vendor into target/criu/criu with its Debian build dependencies

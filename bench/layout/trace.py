@@ -26,7 +26,7 @@ import sys
 
 PTRACE_TRACEME, PTRACE_PEEKTEXT, PTRACE_POKETEXT = 0, 1, 4
 PTRACE_CONT, PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_DETACH = 7, 12, 13, 17
-PTRACE_SETOPTIONS, PTRACE_GETSIGINFO = 0x4200, 0x4202
+PTRACE_SETOPTIONS, PTRACE_GETEVENTMSG = 0x4200, 0x4201
 OPTIONS = 0x2 | 0x4 | 0x8 | 0x10 | 0x100000  # TRACEFORK VFORK CLONE EXEC, EXITKILL
 EVENT_FORK, EVENT_VFORK, EVENT_CLONE, EVENT_EXEC = 1, 2, 3, 4
 WALL = 0x40000000  # waitpid: children and threads alike
@@ -128,9 +128,13 @@ class Tracer:
             self.base[pid] = None
             return
         self.base[pid] = base
+        self.set_unhit(pid, base, armed=True)
+
+    def set_unhit(self, pid, base, armed):
+        """Puts an int3 on (or the original byte back at) every function not yet hit."""
         for off in self.funcs:
             if off not in self.hit_offsets:
-                poke_byte(pid, base + off, 0xCC)
+                poke_byte(pid, base + off, 0xCC if armed else self.orig[off])
 
     def on_trap(self, pid):
         """An int3 of ours: record the function, restore its byte, re-run it."""
@@ -161,11 +165,8 @@ class Tracer:
                     if os.WIFEXITED(status) or os.WIFSIGNALED(status):
                         break
                     if os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP:
-                        base = self.base[pid]
-                        if base is not None:
-                            for off in self.funcs:
-                                if off not in self.hit_offsets:
-                                    poke_byte(pid, base + off, self.orig[off])
+                        if self.base[pid] is not None:
+                            self.set_unhit(pid, self.base[pid], armed=False)
                         # Detaching from this signal-delivery stop drops the SIGSTOP.
                         ptrace(PTRACE_DETACH, pid, 0, 0)
                         break
@@ -207,7 +208,7 @@ class Tracer:
             try:
                 if event in (EVENT_FORK, EVENT_VFORK, EVENT_CLONE):
                     new = ctypes.c_ulong()
-                    ptrace(0x4201, pid, 0, ctypes.addressof(new))  # GETEVENTMSG
+                    ptrace(PTRACE_GETEVENTMSG, pid, 0, ctypes.addressof(new))
                     # A fork copies the memory with the breakpoints still in; a thread
                     # shares it.
                     self.base[new.value] = self.base.get(pid)

@@ -307,6 +307,12 @@ pub fn load(root: &Path, id: &str) -> Result<Record> {
 
 /// The configuration a container was created with (see `ContainerDir::save_config`).
 pub fn load_config(root: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
+    read_saved_config(root, id)
+}
+
+/// The saved configuration as `T`: the whole spec, or only the part a command needs
+/// (serde skips the rest without building it).
+fn read_saved_config<T: serde::de::DeserializeOwned>(root: &Path, id: &str) -> Result<T> {
     validate_id(id)?;
     let path = root.join(id).join(CONFIG_FILE);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -319,15 +325,9 @@ pub fn load_config(root: &Path, id: &str) -> Result<oci_spec::runtime::Spec> {
 pub fn load_saved_hooks(root: &Path, id: &str) -> Result<Option<oci_spec::runtime::Hooks>> {
     #[derive(serde::Deserialize)]
     struct HooksOnly {
-        #[serde(default)]
         hooks: Option<oci_spec::runtime::Hooks>,
     }
-    validate_id(id)?;
-    let path = root.join(id).join(CONFIG_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let saved: HooksOnly = serde_json::from_slice(&bytes)
-        .with_context(|| format!("parsing the hooks in {}", path.display()))?;
-    Ok(saved.hooks)
+    Ok(read_saved_config::<HooksOnly>(root, id)?.hooks)
 }
 
 /// The entries under `root` whose names are valid container IDs, sorted. Not every one is
