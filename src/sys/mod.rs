@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 pub mod bpf;
+mod early_exe;
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
