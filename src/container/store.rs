@@ -15,6 +15,8 @@ use nix::fcntl::{Flock, FlockArg};
 use super::state::Record;
 
 const STATE_FILE: &str = "state.json";
+/// The previous record, rewritten in place by the next update (see `ContainerDir::save`).
+const SPARE_STATE_FILE: &str = ".state.json.spare";
 /// The container's configuration as `create` read it.
 const CONFIG_FILE: &str = "config.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -137,29 +139,9 @@ impl ContainerDir {
 
     /// Locks `path`, waiting at most `LOCK_TIMEOUT` for whoever holds it.
     fn lock(path: PathBuf) -> Result<ContainerDir> {
-        let deadline = Instant::now() + LOCK_TIMEOUT;
-        let mut pause = Duration::from_micros(200);
-        let mut file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        loop {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(lock) => return Ok(ContainerDir { path, _lock: lock }),
-                Err((returned, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
-                    if Instant::now() > deadline {
-                        bail!(
-                            "{} is still locked by another command after {} s",
-                            path.display(),
-                            LOCK_TIMEOUT.as_secs()
-                        );
-                    }
-                    file = returned;
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err((_, errno)) => {
-                    return Err(errno).with_context(|| format!("locking {}", path.display()))
-                }
-            }
-        }
+        let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let lock = lock_file(file, FlockArg::LockExclusiveNonblock, &path)?;
+        Ok(ContainerDir { path, _lock: lock })
     }
 
     /// Whether the locked directory is still the one at `path` (not removed, or replaced
@@ -180,9 +162,48 @@ impl ContainerDir {
         self.path.join(EXEC_FIFO)
     }
 
+    /// Replaces the record atomically: readers see the old or the new one, whole.
+    ///
+    /// The new record is written into a spare file that is then swapped with `state.json`
+    /// (`RENAME_EXCHANGE`), so the spare always holds the previous record and no file is
+    /// freed per update. A rename over the old file instead costs ~0.2 ms per update on
+    /// ext4 (the old inode freed, and the new file's data written out at once by
+    /// `auto_da_alloc`): three updates were a tenth of a `run`. A reader that opened the
+    /// previous record may still be reading it when the next update rewrites the spare in
+    /// place: readers hold a shared `flock` while they read, the writer an exclusive one
+    /// while it writes.
     pub fn save(&self, record: &Record) -> Result<()> {
         let bytes = serde_json::to_vec(record).context("serialising state")?;
-        self.replace_file(STATE_FILE, &bytes)
+        let spare = self.path.join(SPARE_STATE_FILE);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&spare)
+            .with_context(|| format!("opening {}", spare.display()))?;
+        let mut file = lock_file(file, FlockArg::LockExclusiveNonblock, &spare)?;
+        file.write_all(&bytes)
+            .and_then(|()| file.set_len(bytes.len() as u64))
+            .with_context(|| format!("writing {}", spare.display()))?;
+        // Unlocked before the swap: a reader blocked on it then reads the new record.
+        drop(file);
+        let target = self.path.join(STATE_FILE);
+        match nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &spare,
+            nix::fcntl::AT_FDCWD,
+            &target,
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        ) {
+            Ok(()) => Ok(()),
+            // The first record (nothing to swap with yet), or a filesystem that cannot
+            // swap: the spare becomes the record.
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
+                std::fs::rename(&spare, &target)
+                    .with_context(|| format!("renaming {} into place", spare.display()))
+            }
+            Err(e) => Err(e).with_context(|| format!("swapping {} into place", spare.display())),
+        }
     }
 
     /// Keeps the configuration the container was created with: `exec`, `start` and
@@ -233,6 +254,33 @@ impl ContainerDir {
 
     pub fn raw_fd(&self) -> i32 {
         self._lock.as_raw_fd()
+    }
+}
+
+/// `flock`s `file` (the non-blocking `how`), waiting at most `LOCK_TIMEOUT` for whoever
+/// holds it; `path` names it in errors.
+fn lock_file(mut file: File, how: FlockArg, path: &Path) -> Result<Flock<File>> {
+    let deadline = Instant::now() + LOCK_TIMEOUT;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        match Flock::lock(file, how) {
+            Ok(lock) => return Ok(lock),
+            Err((returned, nix::errno::Errno::EWOULDBLOCK | nix::errno::Errno::EINTR)) => {
+                if Instant::now() > deadline {
+                    bail!(
+                        "{} is still locked by another command after {} s",
+                        path.display(),
+                        LOCK_TIMEOUT.as_secs()
+                    );
+                }
+                file = returned;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err((_, errno)) => {
+                return Err(errno).with_context(|| format!("locking {}", path.display()))
+            }
+        }
     }
 }
 
@@ -290,18 +338,25 @@ pub fn remove_abandoned(root: &Path) {
     remove_creating_dir_if_empty(root);
 }
 
-/// Reads a container's record without taking its lock: the file is replaced atomically, so a
-/// reader sees either the old or the new record.
+/// Reads a container's record without taking the container's lock: the record is swapped
+/// in whole (see `ContainerDir::save`), and the shared lock on the file keeps the next
+/// update from rewriting it while it is read.
 pub fn load(root: &Path, id: &str) -> Result<Record> {
+    use std::io::Read;
     validate_id(id)?;
     let path = root.join(id).join(STATE_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
+    let file = match File::open(&path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(super::errors::does_not_exist(id))
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    let mut file = lock_file(file, FlockArg::LockSharedNonblock, &path)?;
+    let mut bytes = Vec::with_capacity(4096);
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    drop(file);
     serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -482,6 +537,50 @@ mod tests {
         assert!(other.exists());
         b.remove().unwrap();
         dir.remove().unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn updates_swap_the_record_with_a_spare_and_wait_for_readers() {
+        use std::os::unix::fs::MetadataExt;
+        let root = scratch_root("swap");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let state = root.join("a").join(STATE_FILE);
+        let spare = root.join("a").join(SPARE_STATE_FILE);
+        let mut updated = record("a");
+        for pid in [10, 200, 3] {
+            let before = std::fs::metadata(&state).unwrap().ino();
+            updated.pid = pid;
+            dir.save(&updated).unwrap();
+            assert_eq!(load(&root, "a").unwrap().pid, pid);
+            // The previous record's file became the spare: nothing was freed.
+            assert_eq!(std::fs::metadata(&spare).unwrap().ino(), before);
+        }
+        // A shorter record rewritten over a longer one leaves no tail of the old.
+        let previous: Record = serde_json::from_slice(&std::fs::read(&spare).unwrap()).unwrap();
+        assert_eq!(previous.pid, 200);
+        // A reader's shared lock on what is now the spare holds the next update back.
+        let reader = Flock::lock(File::open(&spare).unwrap(), FlockArg::LockShared)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        drop(dir);
+        let writer = std::thread::spawn({
+            let root = root.clone();
+            move || {
+                let dir = ContainerDir::open(&root, "a").unwrap();
+                let mut last = record("a");
+                last.pid = 4;
+                dir.save(&last).unwrap();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!writer.is_finished());
+        assert_eq!(load(&root, "a").unwrap().pid, 3);
+        drop(reader);
+        writer.join().unwrap();
+        assert_eq!(load(&root, "a").unwrap().pid, 4);
+        ContainerDir::open(&root, "a").unwrap().remove().unwrap();
+        assert!(!root.join("a").exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
