@@ -391,6 +391,12 @@ impl Cgroup {
                 .remove()
                 .context("removing the container's cgroup");
         }
+        // Usually everything has exited already (`run` removes the cgroup once its init
+        // is reaped): then the bare rmdirs are the whole job, without reading every
+        // hierarchy's process list first.
+        if self.remove_if_empty()? {
+            return Ok(());
+        }
         for pid in self.pids().unwrap_or_default() {
             let _ = crate::sys::send_signal(pid, libc::SIGKILL);
         }

@@ -79,7 +79,11 @@ pub fn abandon(created: Created, root: &std::path::Path, id: &str, signal: i32) 
         }
     }
     let dir = crate::container::store::ContainerDir::open(root, id)?;
-    crate::container::delete::remove(dir, created.cgroup.as_ref())?;
+    crate::container::delete::remove_with_hooks(
+        dir,
+        created.cgroup.as_ref(),
+        created.hooks.as_ref(),
+    )?;
     let message = format!(
         "signal {} arrived before container {id:?} started: removed it",
         signal_name(signal)

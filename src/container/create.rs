@@ -53,6 +53,8 @@ pub struct Created {
     /// The cgroup made for the container, for `run` to remove when it is done; none for a
     /// rootless container without a writable cgroup.
     pub cgroup: Option<Cgroup>,
+    /// The configuration's hooks, for `run` to start and remove the container with.
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// Undoes a half-made container unless disarmed: kills and reaps the init, removes the
@@ -292,6 +294,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         channel: spawned.channel,
         terminal: terminal_master,
         cgroup,
+        hooks: spec.hooks().clone(),
     })
 }
 

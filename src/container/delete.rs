@@ -83,42 +83,57 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 }
 
 /// The last step of every delete: the cgroup (if the container has one), then the state
-/// directory and the poststop hooks.
+/// directory and the poststop hooks of the saved configuration.
 pub fn remove(dir: ContainerDir, cgroup: Option<&Cgroup>) -> Result<()> {
+    let hooks = saved_hooks_of(&dir);
+    remove_with_hooks(dir, cgroup, hooks.as_ref())
+}
+
+/// `remove` with the container's hooks at hand: `run` still has the configuration it
+/// created the container from, and need not read it back.
+pub fn remove_with_hooks(
+    dir: ContainerDir,
+    cgroup: Option<&Cgroup>,
+    hooks: Option<&Hooks>,
+) -> Result<()> {
     if let Some(cgroup) = cgroup {
         cgroup.remove()?;
     }
-    remove_dir(dir)
-}
-
-/// Removes the state directory, then runs the poststop hooks the container was created
-/// with (read first: they go with the directory). A failing hook is a warning: the
-/// container is gone either way.
-pub fn remove_dir(dir: ContainerDir) -> Result<()> {
-    let poststop = poststop_of(&dir);
+    // The state the hooks get is read first: it goes with the directory.
+    let state = if Kind::Poststop.of(hooks).is_empty() {
+        None
+    } else {
+        stopped_state(&dir)
+    };
     dir.remove()?;
-    if let Some((hooks, state)) = poststop {
-        crate::hooks::run_warning_on_failure(hooks.as_ref(), Kind::Poststop, &state);
+    if let Some(state) = state {
+        crate::hooks::run_warning_on_failure(hooks, Kind::Poststop, &state);
     }
     Ok(())
 }
 
-/// The poststop hooks in the container's saved configuration, and the state they get;
-/// `None` when there are none to run.
-fn poststop_of(dir: &ContainerDir) -> Option<(Option<Hooks>, ContainerState)> {
-    let root = dir.path.parent()?;
-    let id = dir.path.file_name()?.to_str()?;
-    let hooks = match super::start::saved_hooks(root, id) {
+/// Removes the state directory, then runs the poststop hooks the container was created
+/// with. A failing hook is a warning: the container is gone either way.
+pub fn remove_dir(dir: ContainerDir) -> Result<()> {
+    remove(dir, None)
+}
+
+/// The hooks of the container's saved configuration; none, with a warning, when it
+/// cannot be read (nothing can be done about it any more, and the delete goes on).
+fn saved_hooks_of(dir: &ContainerDir) -> Option<Hooks> {
+    let (root, id) = root_and_id(dir)?;
+    match super::start::saved_hooks(root, id) {
         Ok(hooks) => hooks,
         Err(error) => {
-            // Nothing can be done about it any more: say so, and delete.
             crate::hooks::warn(&format!("hooks.poststop not run: {error:#}"));
-            return None;
+            None
         }
-    };
-    if Kind::Poststop.of(hooks.as_ref()).is_empty() {
-        return None;
     }
+}
+
+/// The state poststop hooks get; `None`, with a warning, when the record is unreadable.
+fn stopped_state(dir: &ContainerDir) -> Option<ContainerState> {
+    let (root, id) = root_and_id(dir)?;
     let record = match store::load(root, id) {
         Ok(record) => record,
         Err(error) => {
@@ -127,6 +142,15 @@ fn poststop_of(dir: &ContainerDir) -> Option<(Option<Hooks>, ContainerState)> {
         }
     };
     // pid 0: the init is gone, and its PID may already be another process'.
-    let state = ContainerState::new(id, "stopped", 0, &record.bundle, &record.annotations);
-    Some((hooks, state))
+    Some(ContainerState::new(
+        id,
+        "stopped",
+        0,
+        &record.bundle,
+        &record.annotations,
+    ))
+}
+
+fn root_and_id(dir: &ContainerDir) -> Option<(&Path, &str)> {
+    Some((dir.path.parent()?, dir.path.file_name()?.to_str()?))
 }

@@ -56,7 +56,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// init's end of the channel closes) or the init's failure; a container whose start failed
 /// is removed unless `keep`.
 pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result<()> {
-    let hooks = saved_hooks(root, id)?;
+    let hooks = created.hooks.as_ref();
     created.channel.send(&Message::Start)?;
     // Until the program is exec'd (the init's end of the channel closes then), the init
     // may still fail, and says why on the channel: wait, so that `run` reports it.
@@ -72,11 +72,14 @@ pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
         if !keep {
             let dir = ContainerDir::open(root, id)?;
-            super::delete::remove(dir, created.cgroup.as_ref())?;
+            super::delete::remove_with_hooks(dir, created.cgroup.as_ref(), hooks)?;
         }
         bail!("{failure}");
     }
-    poststart(hooks.as_ref(), &store::load(root, id)?);
+    // The record (for the hooks' state) is read only when there are hooks to run.
+    if !Kind::Poststart.of(hooks).is_empty() {
+        poststart(hooks, &store::load(root, id)?);
+    }
     Ok(())
 }
 
