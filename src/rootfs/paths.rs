@@ -53,10 +53,23 @@ fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Resu
         return Ok(fd);
     }
     let components: Vec<Component> = rel.components().collect();
-    let mut done = PathBuf::new();
-    let mut current = open(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)
-        .context("opening the container root")?;
-    for (index, component) in components.iter().enumerate() {
+    // The walk starts at the deepest ancestor that opens, found from the end: usually the
+    // parent (/dev/pts on the /dev tmpfs just mounted, /sys/fs/cgroup/cpu on the cgroup
+    // tmpfs), so the levels above it are not looked up one by one from the root again.
+    let mut start = components.len().saturating_sub(1);
+    let mut current = loop {
+        if start == 0 {
+            break open(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY)
+                .context("opening the container root")?;
+        }
+        let ancestor: PathBuf = components[..start].iter().collect();
+        match open(root, &ancestor, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => break fd,
+            Err(_) => start -= 1,
+        }
+    };
+    let mut done: PathBuf = components[..start].iter().collect();
+    for (index, component) in components.iter().enumerate().skip(start) {
         done.push(component);
         current = match open(root, &done, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(fd) => fd,
@@ -144,6 +157,28 @@ mod tests {
         let file = ensure_file(&root, Path::new("/up/skiff-file")).unwrap();
         drop(file);
         assert!(dir.join("tmp/skiff-file").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_levels_are_made_below_the_deepest_existing_one() {
+        let (dir, root) = temp_root("deep");
+        std::fs::create_dir_all(dir.join("sys/fs")).unwrap();
+        // Several levels missing, one level missing, and nothing missing.
+        mkdir_all(&root, Path::new("/sys/fs/cgroup/cpu/a/b")).unwrap();
+        assert!(dir.join("sys/fs/cgroup/cpu/a/b").is_dir());
+        mkdir_all(&root, Path::new("/sys/fs/cgroup/memory")).unwrap();
+        assert!(dir.join("sys/fs/cgroup/memory").is_dir());
+        mkdir_all(&root, Path::new("/sys/fs")).unwrap();
+        // A dangling link below an existing level is followed inside the root.
+        std::fs::create_dir_all(dir.join("var")).unwrap();
+        symlink("/run", dir.join("var/run")).unwrap();
+        mkdir_all(&root, Path::new("/var/run/lock/x")).unwrap();
+        assert!(dir.join("run/lock/x").is_dir());
+        // A file in the way is an error naming it, not a directory made elsewhere.
+        std::fs::write(dir.join("sys/file"), b"").unwrap();
+        let err = mkdir_all(&root, Path::new("/sys/file/sub")).unwrap_err();
+        assert!(format!("{err:#}").contains("/sys/file"), "{err:#}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
