@@ -174,6 +174,71 @@ fn a_container_running_proc_self_exe_runs_skiff_read_only() {
     );
 }
 
+/// The binary's entry point moves `create` onto the read-only mount by remapping itself,
+/// without an exec (src/sys/early_exe.rs): the waiting init (a clone of that process)
+/// runs from the mount in every mapping of the binary, its command line and environment
+/// are the caller's as they were (the mm bounds PR_SET_MM_MAP rewrites are unchanged), and
+/// the exec fallback's marker is absent, which shows the exec was not needed.
+#[test]
+fn create_moves_onto_the_read_only_binary_without_an_exec() {
+    use std::os::unix::fs::MetadataExt;
+    let (rt, copy, _) = runtime_with_private_binary("exe-remap");
+    let mut b = Bundle::new("exe-remap");
+    b.args(&["sleep", "1000"]);
+    let c = rt.container(&b);
+    c.create(&[]).assert_ok();
+    let pid = c.state()["pid"].as_i64().expect("pid") as i32;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<&[u8]> = cmdline
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .collect();
+    assert_eq!(
+        args.first().copied(),
+        Some(copy.as_os_str().as_encoded_bytes())
+    );
+    assert!(
+        args.iter().any(|a| *a == b"create") && args.last() == Some(&c.id.as_bytes()),
+        "the init's command line must be the create's: {:?}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let env: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+    assert!(
+        env.iter().any(|e| e.starts_with(b"PATH=")),
+        "the init's environment must be the caller's: {:?}",
+        String::from_utf8_lossy(&environ)
+    );
+    assert!(
+        !env.iter().any(|e| e.starts_with(b"_SKIFF_EXE_READ_ONLY")),
+        "create re-executed itself instead of remapping in place"
+    );
+    let exe = std::fs::metadata(format!("/proc/{pid}/exe")).unwrap();
+    let on_copy = std::fs::metadata(&copy).unwrap();
+    assert_eq!((exe.dev(), exe.ino()), (on_copy.dev(), on_copy.ino()));
+    let stat = nix::sys::statvfs::statvfs(format!("/proc/{pid}/exe").as_str()).unwrap();
+    assert!(
+        stat.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "the init's exe must be on a read-only mount"
+    );
+    // Every mapping of the binary's inode is of the detached mount (named "/"), none of
+    // the writable path it was started from.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let inode = on_copy.ino().to_string();
+    let of_binary: Vec<&str> = maps
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(inode.as_str()))
+        .collect();
+    assert!(of_binary.len() >= 3, "{maps}");
+    for line in &of_binary {
+        assert!(
+            !line.contains(copy.to_str().unwrap()),
+            "a mapping of the writable binary is left: {line}"
+        );
+    }
+    c.delete(true).assert_ok();
+}
+
 /// A failure after `run` has started the init (here execve itself refusing a file that is
 /// executable but no program) is reported on stderr and in the exit status, and the
 /// container is removed.

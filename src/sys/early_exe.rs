@@ -1,32 +1,45 @@
-//! The read-only re-exec of `exe.rs`, done before the C library starts.
+//! The move onto a read-only copy of skiff's binary (see `exe.rs`), done before the C
+//! library starts.
 //!
-//! `create`, `run` and `exec` re-execute skiff from a detached read-only bind mount of
-//! its binary (see `exe.rs`). Done from `main`, that costs a whole second process start:
-//! glibc's start-up in this static binary (relocation, and its CPU and cache probing,
-//! about a hundred `cpuid` instructions, each a VM exit of ~6 µs on a virtual machine),
-//! Rust's runtime set-up and the parse of the command line, before the process is
-//! thrown away by the exec. This entry point (the ELF entry, `-Wl,--entry`, set by
-//! build.rs) does the same five system calls first, with nothing started yet, and only
-//! then, if it did not exec, jumps to the C library's `_start` with the stack and
-//! registers exactly as the kernel left them.
+//! `create`, `run` and `exec` must run from a detached read-only bind mount of skiff's
+//! binary before anything of a container exists. Done from `main` by re-executing, that
+//! cost a whole second process start: glibc's start-up in this static binary
+//! (relocation, and its CPU and cache probing, about a hundred `cpuid` instructions, each
+//! a VM exit of ~6 µs on a virtual machine), Rust's runtime set-up and the parse of the
+//! command line, all thrown away by the exec, and then the exec itself. This entry point
+//! (the ELF entry, `-Wl,--entry`, set by build.rs) does it first, with nothing started:
+//! 1. `open_tree(/proc/self/exe, OPEN_TREE_CLONE)` and `mount_setattr(RDONLY | NOSUID |
+//!    NODEV)`, as `exe.rs` does;
+//! 2. without any exec: each PT_LOAD segment is mapped again from that mount, at the same
+//!    address with the same protection (the same inode, so the same bytes; none has been
+//!    changed yet, as relocation is glibc's first job after `_start`; the loader's
+//!    zeroing of the last file page of a writable segment is redone), and
+//!    `prctl(PR_SET_MM, PR_SET_MM_MAP)` points `/proc/self/exe` at the mount. The kernel
+//!    allows that only once no mapping of the old path is left, and only to a holder of
+//!    CAP_SYS_ADMIN (which open_tree needed anyway) on a kernel with
+//!    CONFIG_CHECKPOINT_RESTORE; the map's other fields (code, data, brk, stack,
+//!    arguments, environment) are passed as they are, read from `/proc/self/stat`;
+//! 3. where step 2 fails, `execveat` of the mount, as before (it replaces whatever step 2
+//!    remapped), with `_SKIFF_EXE_READ_ONLY=1` added to the environment;
+//! 4. `jmp _start`, with the stack and `rdx` exactly as the kernel left them.
 //!
 //! It is deliberately conservative: on any doubt it starts normally and leaves the
 //! decision to `exe::run_from_read_only_binary`, which checks the result in every case.
-//! - It re-executes only when an argument is exactly `create`, `run` or `exec` (the words
+//! - It acts only when an argument is exactly `create`, `run` or `exec` (the words
 //!   `main::prepare_process` matches), the environment has no `_SKIFF_EXE_READ_ONLY`
-//!   marker yet, and `statfs("/proc/self/exe")` does not already say read-only.
-//! - Any failing call (`statfs`, `open_tree`, `mount_setattr`, `execveat`: an old kernel,
-//!   an unprivileged caller) falls through to the normal start, where `exe.rs` makes the
-//!   same attempt and, unprivileged, the sealed memfd copy.
-//! - The re-exec carries the marker, so a binary that is still writable afterwards is
-//!   reported by `exe.rs` instead of re-executed again.
+//!   marker, and `statfs("/proc/self/exe")` does not already say read-only.
+//! - Any failing call (an old kernel, an unprivileged caller) falls through to the normal
+//!   start, where `exe.rs` makes its own attempt and, unprivileged, the sealed memfd copy.
+//! - The marker of the exec makes a binary that is still writable afterwards an error
+//!   reported by `exe.rs`, not a loop of re-executions.
 //!
 //! Plain assembly, not Rust: before `_start` the static PIE's relocations are not applied
 //! and its IFUNCs (memcpy and the like, which the compiler may call for any loop) are not
 //! resolved, so only position-independent code that calls nothing may run. The code
-//! reads the argument and environment vectors the kernel put on the stack, writes only
-//! below the entry stack pointer (a fresh environment vector and two small buffers), and
-//! restores `rsp` and `rdx` (the only registers `_start` reads) before the jump.
+//! reads the argument and environment vectors and the ELF header (`__ehdr_start`), writes
+//! only below the entry stack pointer (a 2 KiB buffer and a fresh environment vector)
+//! and into the zeroed page tails, and restores `rsp` and `rdx` (the only registers
+//! `_start` reads) before the jump.
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(
@@ -75,7 +88,7 @@ core::arch::global_asm!(
     // statfs("/proc/self/exe"): f_flags (offset 80 of 120 bytes) has ST_RDONLY (1) when
     // skiff already runs from a read-only mount.
     "5:",
-    "sub rsp, 128",
+    "sub rsp, 2048",
     "and rsp, -16",
     "mov eax, 137",
     "lea rdi, [rip + .Lskiff_entry_self_exe]",
@@ -109,6 +122,236 @@ core::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jnz 7f",
+    // Step 2 (see above): remap the segments from the mount, then PR_SET_MM_MAP.
+    // r15 = open("/proc/self/fd/<rbp>", O_RDONLY | O_CLOEXEC): mmap and prctl need a file
+    // that is not O_PATH. The name is built at the top of the 128-byte buffer.
+    "mov rax, rbp",
+    "lea rsi, [rsp + 127]",
+    "mov byte ptr [rsi], 0",
+    "mov ecx, 10",
+    "11:",
+    "xor edx, edx",
+    "div rcx",
+    "add dl, 48",
+    "dec rsi",
+    "mov [rsi], dl",
+    "test rax, rax",
+    "jnz 11b",
+    "sub rsi, 14",
+    "lea rdi, [rip + .Lskiff_entry_fd_dir]",
+    "xor ecx, ecx",
+    "12:",
+    "mov al, [rdi + rcx]",
+    "mov [rsi + rcx], al",
+    "inc rcx",
+    "cmp rcx, 14",
+    "jb 12b",
+    "mov eax, 2",
+    "mov rdi, rsi",
+    "mov esi, 0x80000",
+    "syscall",
+    "test rax, rax",
+    "js 20f",
+    "mov r15, rax",
+    // rbx: the ELF header in memory (the load bias: the first PT_LOAD is at vaddr 0);
+    // r14 walks the program headers, [rsp + 40] is their end, [rsp + 48] their size.
+    "lea rbx, [rip + __ehdr_start]",
+    "mov r14, [rbx + 32]",
+    "add r14, rbx",
+    "movzx eax, word ptr [rbx + 54]",
+    "mov [rsp + 48], rax",
+    "movzx ecx, word ptr [rbx + 56]",
+    "imul rax, rcx",
+    "add rax, r14",
+    "mov [rsp + 40], rax",
+    "13:",
+    "cmp r14, [rsp + 40]",
+    "jae 15f",
+    "cmp dword ptr [r14], 1",
+    "jne 14f",
+    "mov rsi, [r14 + 32]",
+    "test rsi, rsi",
+    "jz 14f",
+    // mmap(bias + page(vaddr), filesz + offset-in-page, prot, MAP_PRIVATE | MAP_FIXED,
+    // r15, page(p_offset)): what the kernel's ELF loader mapped.
+    "mov rdi, [r14 + 16]",
+    "mov r9, rdi",
+    "and r9, 0xfff",
+    "add rsi, r9",
+    "sub rdi, r9",
+    "add rdi, rbx",
+    "neg r9",
+    "add r9, [r14 + 8]",
+    "xor edx, edx",
+    "mov eax, [r14 + 4]",
+    "test eax, 4",
+    "jz 31f",
+    "or edx, 1",
+    "31:",
+    "test eax, 2",
+    "jz 32f",
+    "or edx, 2",
+    "32:",
+    "test eax, 1",
+    "jz 33f",
+    "or edx, 4",
+    "33:",
+    "mov r10d, 0x12",
+    "mov r8, r15",
+    "mov eax, 9",
+    "syscall",
+    "cmp rax, rdi",
+    "jne 19f",
+    // A writable segment with bss: zero the rest of its last file page, as the loader did.
+    "mov rax, [r14 + 40]",
+    "cmp rax, [r14 + 32]",
+    "jbe 14f",
+    "test dword ptr [r14 + 4], 2",
+    "jz 14f",
+    "mov rdi, [r14 + 16]",
+    "add rdi, [r14 + 32]",
+    "add rdi, rbx",
+    "mov rcx, rdi",
+    "neg rcx",
+    "and rcx, 0xfff",
+    "xor eax, eax",
+    "rep stosb",
+    "14:",
+    "add r14, [rsp + 48]",
+    "jmp 13b",
+    // prctl(PR_SET_MM, PR_SET_MM_MAP, &map, 104, 0) with map.exe_fd = r15: the form that
+    // needs CAP_SYS_ADMIN (held: open_tree needed it) rather than CAP_SYS_RESOURCE. It
+    // also sets the mm's code, data, brk, stack, argument and environment bounds, so
+    // they are given as they are: from /proc/self/stat, the brk from brk(0).
+    // The stat line goes to [rsp + 128] (at most 511 bytes: a fresh process' line is
+    // ~300), its fields as numbers to [rsp + 640 + 8 * n] (n = proc(5)'s field number).
+    "15:",
+    "mov eax, 2",
+    "lea rdi, [rip + .Lskiff_entry_self_stat]",
+    "mov esi, 0x80000",
+    "syscall",
+    "test rax, rax",
+    "js 19f",
+    "mov r14, rax",
+    "xor eax, eax",
+    "mov rdi, r14",
+    "lea rsi, [rsp + 128]",
+    "mov edx, 511",
+    "syscall",
+    "mov rbx, rax",
+    "mov eax, 3",
+    "mov rdi, r14",
+    "syscall",
+    "test rbx, rbx",
+    "jle 19f",
+    "lea rdi, [rsp + 128]",
+    "mov byte ptr [rdi + rbx], 0",
+    // The command name (field 2) ends at the last ')', whatever it contains.
+    "lea rcx, [rdi + rbx]",
+    "16:",
+    "dec rcx",
+    "cmp rcx, rdi",
+    "jb 19f",
+    "cmp byte ptr [rcx], 41",
+    "jne 16b",
+    "inc rcx",
+    "mov r8, 2",
+    // rcx at a separator: the next field starts after it.
+    "17:",
+    "cmp byte ptr [rcx], 32",
+    "jne 18f",
+    "inc rcx",
+    "inc r8",
+    "xor eax, eax",
+    "171:",
+    "movzx edx, byte ptr [rcx]",
+    "sub edx, 48",
+    "cmp edx, 9",
+    "ja 172f",
+    "imul rax, rax, 10",
+    "add rax, rdx",
+    "inc rcx",
+    "jmp 171b",
+    // Past the digits (a field like the state letter has none): on to its end.
+    "172:",
+    "movzx edx, byte ptr [rcx]",
+    "cmp dl, 32",
+    "je 173f",
+    "cmp dl, 10",
+    "je 173f",
+    "test dl, dl",
+    "je 173f",
+    "inc rcx",
+    "jmp 172b",
+    "173:",
+    "cmp r8, 56",
+    "jae 17b",
+    "mov [rsp + 640 + r8 * 8], rax",
+    "jmp 17b",
+    "18:",
+    "cmp r8, 51",
+    "jb 19f",
+    "lea rdi, [rsp + 1088]",
+    "mov rax, [rsp + 640 + 26 * 8]",
+    "mov [rdi], rax",
+    "mov rax, [rsp + 640 + 27 * 8]",
+    "mov [rdi + 8], rax",
+    "mov rax, [rsp + 640 + 45 * 8]",
+    "mov [rdi + 16], rax",
+    "mov rax, [rsp + 640 + 46 * 8]",
+    "mov [rdi + 24], rax",
+    "mov rax, [rsp + 640 + 47 * 8]",
+    "mov [rdi + 32], rax",
+    "mov rax, [rsp + 640 + 28 * 8]",
+    "mov [rdi + 48], rax",
+    "mov rax, [rsp + 640 + 48 * 8]",
+    "mov [rdi + 56], rax",
+    "mov rax, [rsp + 640 + 49 * 8]",
+    "mov [rdi + 64], rax",
+    "mov rax, [rsp + 640 + 50 * 8]",
+    "mov [rdi + 72], rax",
+    "mov rax, [rsp + 640 + 51 * 8]",
+    "mov [rdi + 80], rax",
+    "mov qword ptr [rdi + 88], 0",
+    "mov dword ptr [rdi + 96], 0",
+    "mov [rdi + 100], r15d",
+    "mov eax, 12",
+    "xor edi, edi",
+    "syscall",
+    "lea rdi, [rsp + 1088]",
+    "mov [rdi + 40], rax",
+    "mov rdx, rdi",
+    "mov eax, 157",
+    "mov edi, 35",
+    "mov esi, 14",
+    "mov r10d, 104",
+    "xor r8d, r8d",
+    "syscall",
+    "test rax, rax",
+    "jnz 19f",
+    // Done: skiff runs from the read-only mount; close both descriptors (the mappings
+    // and the exe link hold the file) and start normally.
+    "mov eax, 3",
+    "mov rdi, r15",
+    "syscall",
+    "jmp 7f",
+    "19:",
+    "mov eax, 3",
+    "mov rdi, r15",
+    "syscall",
+    // The exec instead. argv and envp again from the entry stack (their registers
+    // served the remap), and the environment counted into r9.
+    "20:",
+    "lea rbx, [r12 + 8]",
+    "mov rax, [r12]",
+    "lea r14, [rbx + rax * 8 + 8]",
+    "xor r9, r9",
+    "21:",
+    "cmp qword ptr [r14 + r9 * 8], 0",
+    "je 22f",
+    "inc r9",
+    "jmp 21b",
+    "22:",
     // The environment again with the marker appended: r9 + 2 pointers below the stack.
     "lea rax, [r9 * 8 + 31]",
     "and rax, -16",
@@ -133,7 +376,7 @@ core::arch::global_asm!(
     "mov r10, rsp",
     "mov r8d, 0x1000",
     "syscall",
-    // Failed after open_tree: close the mount's descriptor and start normally.
+    // After open_tree, done or failed: close the mount's descriptor and start normally.
     "7:",
     "mov eax, 3",
     "mov rdi, rbp",
@@ -178,6 +421,8 @@ core::arch::global_asm!(
     ".Lskiff_entry_exec: .asciz \"exec\"",
     ".Lskiff_entry_self_exe: .asciz \"/proc/self/exe\"",
     ".Lskiff_entry_empty: .asciz \"\"",
+    ".Lskiff_entry_fd_dir: .ascii \"/proc/self/fd/\"",
+    ".Lskiff_entry_self_stat: .asciz \"/proc/self/stat\"",
     ".Lskiff_entry_marker_name: .asciz \"_SKIFF_EXE_READ_ONLY=\"",
     ".Lskiff_entry_marker: .asciz \"_SKIFF_EXE_READ_ONLY=1\"",
     ".popsection",

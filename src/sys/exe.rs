@@ -6,8 +6,10 @@
 //! mount, and opening it for writing fails with EROFS however it is reached (the magic
 //! link, or an `O_PATH` descriptor reopened later through `/proc/self/fd`).
 //!
-//! Compared with a sealed memfd copy (crun, youki), nothing is copied: the cost is one
-//! more exec of a static binary whose pages are already in the page cache. The mount is
+//! Compared with a sealed memfd copy (crun, youki), nothing is copied. Usually this has
+//! been done already when `main` starts: the binary's entry point (`early_exe.rs`) moves
+//! the process onto the mount before the C library starts, without an exec where the
+//! kernel lets it; what is here is the fallback and the check of the result. The mount is
 //! never attached to any mount tree, so no mount table (the host's or the container's)
 //! ever shows it, and it disappears with the last process that runs from it. Nobody can
 //! make it writable: it belongs to no mount namespace once the descriptor from
