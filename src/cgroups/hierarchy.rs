@@ -118,13 +118,25 @@ fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
     Ok(found)
 }
 
-/// Refuses a container directory that is already in use: one holding processes (they
-/// would become the container's, and its delete would kill them), or one that is frozen,
-/// itself or through an ancestor (the init would block in it for ever).
-pub fn check_usable(hierarchies: &[Hierarchy]) -> Result<()> {
+/// Checks the container's directory in every hierarchy and returns the directories to
+/// make there, parents first. Refuses a directory that is already in use: one holding
+/// processes (they would become the container's, and its delete would kill them), or one
+/// that is frozen, itself or through an ancestor (the init would block in it for ever).
+///
+/// Each hierarchy's levels are looked up once, from the container's directory upwards to
+/// the nearest that exists: a level exists only below existing ones, so that level
+/// decides all three questions (every path lookup under /sys/fs/cgroup takes the kernfs
+/// lock that parallel creates contend on).
+pub fn check_and_plan(hierarchies: &[Hierarchy]) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
     for hierarchy in hierarchies {
         let dir = &hierarchy.dir;
-        if dir.is_dir() {
+        let levels: Vec<&Path> = dir
+            .ancestors()
+            .take_while(|a| *a != hierarchy.mount_point)
+            .collect();
+        let existing = levels.iter().position(|level| level.is_dir());
+        if existing == Some(0) {
             let mut pids = Vec::new();
             collect_pids(dir, &mut pids)?;
             if !pids.is_empty() {
@@ -136,27 +148,25 @@ pub fn check_usable(hierarchies: &[Hierarchy]) -> Result<()> {
                 );
             }
         }
-        if let Some(frozen) = frozen_level(hierarchy) {
-            bail!(
-                "linux.cgroupsPath: cgroup {} is unexpectedly frozen ({})",
-                dir.display(),
-                frozen.display()
-            );
+        if let Some(level) = existing.map(|index| levels[index]) {
+            if is_frozen(hierarchy, level) {
+                bail!(
+                    "linux.cgroupsPath: cgroup {} is unexpectedly frozen ({})",
+                    dir.display(),
+                    level.display()
+                );
+            }
         }
+        let absent = &levels[..existing.unwrap_or(levels.len())];
+        missing.extend(absent.iter().rev().map(|level| level.to_path_buf()));
     }
-    Ok(())
+    Ok(missing)
 }
 
-/// The nearest existing level of the container's directory (itself or an ancestor below
-/// the mount point) if it is frozen or freezing.
-fn frozen_level(hierarchy: &Hierarchy) -> Option<PathBuf> {
-    let level = hierarchy
-        .dir
-        .ancestors()
-        .take_while(|a| *a != hierarchy.mount_point)
-        .find(|a| a.is_dir())?;
+/// Whether `level` of the hierarchy is frozen or freezing.
+fn is_frozen(hierarchy: &Hierarchy, level: &Path) -> bool {
     let read = |file: &str| std::fs::read_to_string(level.join(file)).ok();
-    let frozen = if hierarchy.unified {
+    if hierarchy.unified {
         read("cgroup.events").is_some_and(|events| events.lines().any(|l| l.trim() == "frozen 1"))
     } else if hierarchy.has("freezer") {
         let state = read("freezer.state").unwrap_or_default();
@@ -164,25 +174,7 @@ fn frozen_level(hierarchy: &Hierarchy) -> Option<PathBuf> {
         matches!(state.trim(), "FROZEN" | "FREEZING") || parent.trim() == "1"
     } else {
         false
-    };
-    frozen.then(|| level.to_path_buf())
-}
-
-/// The directories to make for the container, in every hierarchy, parents first: each
-/// missing level between the mount point and the container's directory.
-pub fn missing_dirs(hierarchies: &[Hierarchy]) -> Vec<PathBuf> {
-    let mut missing = Vec::new();
-    for hierarchy in hierarchies {
-        let mut levels: Vec<&Path> = hierarchy
-            .dir
-            .ancestors()
-            .take_while(|a| *a != hierarchy.mount_point)
-            .filter(|a| !a.exists())
-            .collect();
-        levels.reverse();
-        missing.extend(levels.into_iter().map(Path::to_path_buf));
     }
-    missing
 }
 
 /// Whether this process may use the container's directory in every hierarchy: write its
@@ -385,7 +377,7 @@ mod tests {
             unified: true,
         };
         assert_eq!(
-            missing_dirs(&[hierarchy]),
+            check_and_plan(&[hierarchy]).unwrap(),
             vec![
                 PathBuf::from("/nonexistent-skiff-test/a"),
                 PathBuf::from("/nonexistent-skiff-test/a/b")

@@ -150,16 +150,19 @@ impl Cgroup {
         Ok(self.manager.get_or_init(|| manager))
     }
 
-    /// Refuses what the container cannot safely use: a cgroup that already holds
-    /// processes or is frozen; with systemd on v2, device rules skiff cannot enforce there.
-    pub fn check_usable(&self, spec: &Spec) -> Result<()> {
+    /// Refuses what the container cannot safely use (a cgroup that already holds
+    /// processes or is frozen; with systemd on v2, device rules skiff cannot enforce
+    /// there), and decides which directories are to be made: afterwards `record()` lists
+    /// them, and the caller saves that before calling `make`.
+    pub fn check_and_plan(&mut self, spec: &Spec) -> Result<()> {
         if self.record.driver == Driver::Systemd && is_unified() && can_make_devices(spec) {
             bail!(
                 "process.capabilities.bounding has CAP_MKNOD, but skiff cannot enforce \
                  linux.resources.devices with --systemd-cgroup on cgroup v2: drop CAP_MKNOD"
             );
         }
-        hierarchy::check_usable(&self.hierarchies)
+        self.record.made = hierarchy::check_and_plan(&self.hierarchies)?;
+        Ok(())
     }
 
     /// Whether the caller may make and use this cgroup (rootless mode asks: an
@@ -167,12 +170,6 @@ impl Cgroup {
     /// decides when it is used.
     pub fn is_writable(&self) -> bool {
         self.record.driver == Driver::Systemd || hierarchy::writable(&self.hierarchies)
-    }
-
-    /// Decides which directories are to be made: afterwards `record()` lists them, and the
-    /// caller saves that before calling `make`.
-    pub fn plan_dirs(&mut self) {
-        self.record.made = hierarchy::missing_dirs(&self.hierarchies);
     }
 
     /// Makes the planned directories. On failure the record keeps only those made. A

@@ -98,8 +98,7 @@ pub(super) fn make_recorded_cgroup<'a>(
     record: &mut Record,
     undo_slot: &'a mut Option<Cgroup>,
 ) -> Result<&'a Cgroup> {
-    cgroup.check_usable(spec)?;
-    cgroup.plan_dirs();
+    cgroup.check_and_plan(spec)?;
     record.cgroup = Some(cgroup.record().clone());
     dir.save(record)?;
     let cgroup = undo_slot.insert(cgroup);
