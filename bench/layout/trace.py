@@ -8,7 +8,9 @@ starts BINARY with ARGS under ptrace, puts an int3 on the first byte of every fu
 in BINARY's symbol table, and on each hit records the function, puts the byte back and
 lets the process go on; every process and thread the command makes is followed, and a
 process that executes BINARY again (skiff re-executes itself from a sealed copy) gets the
-breakpoints again. Whatever else a process executes (the container's program) is let go.
+breakpoints again. The breakpoints go in when the process reaches glibc's `_start`, found
+by a hardware breakpoint: skiff's entry point remaps its own text from a read-only mount
+before that (src/sys/early_exe.rs), which would throw away int3s put in earlier. Whatever else a process executes (the container's program) is let go.
 The names of the functions that ran are appended to OUT, one per line, in the order
 they first ran. The command's own exit status is returned.
 
@@ -27,6 +29,8 @@ import sys
 PTRACE_TRACEME, PTRACE_PEEKTEXT, PTRACE_POKETEXT = 0, 1, 4
 PTRACE_CONT, PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_DETACH = 7, 12, 13, 17
 PTRACE_SETOPTIONS, PTRACE_GETEVENTMSG = 0x4200, 0x4201
+PTRACE_POKEUSER = 6
+DEBUGREG = 848  # offsetof(struct user, u_debugreg) on x86_64: DR0 here, DR7 at +56
 OPTIONS = 0x2 | 0x4 | 0x8 | 0x10 | 0x100000  # TRACEFORK VFORK CLONE EXEC, EXITKILL
 EVENT_FORK, EVENT_VFORK, EVENT_CLONE, EVENT_EXEC = 1, 2, 3, 4
 WALL = 0x40000000  # waitpid: children and threads alike
@@ -109,6 +113,8 @@ class Tracer:
         self.base = {}  # pid -> load base of BINARY in that process (None: not ours)
         self.hit = []  # names in first-hit order
         self.hit_offsets = set()
+        self.start = next(v for v, n in self.funcs.items() if n == "_start")
+        self.at_start = set()  # pids whose hardware breakpoint on _start is still set
 
     def is_ours(self, pid, base):
         for off in list(self.funcs)[:64:8]:
@@ -120,6 +126,8 @@ class Tracer:
         return True
 
     def arm(self, pid):
+        """At an exec of BINARY: a hardware breakpoint on `_start`, where `on_trap` puts
+        the int3s in (the text may be remapped before it, see the module doc)."""
         try:
             base = load_base(pid, self.e_entry)
         except (OSError, RuntimeError):
@@ -128,7 +136,9 @@ class Tracer:
             self.base[pid] = None
             return
         self.base[pid] = base
-        self.set_unhit(pid, base, armed=True)
+        ptrace(PTRACE_POKEUSER, pid, DEBUGREG, base + self.start)
+        ptrace(PTRACE_POKEUSER, pid, DEBUGREG + 7 * 8, 1)  # DR7: DR0 on, on execution
+        self.at_start.add(pid)
 
     def set_unhit(self, pid, base, armed):
         """Puts an int3 on (or the original byte back at) every function not yet hit."""
@@ -143,6 +153,13 @@ class Tracer:
             return False
         regs = (ctypes.c_ulonglong * 27)()
         ptrace(PTRACE_GETREGS, pid, 0, ctypes.addressof(regs))
+        if pid in self.at_start and regs[RIP] == base + self.start:
+            # The hardware breakpoint (it stops before the instruction): off, int3s in.
+            self.at_start.discard(pid)
+            ptrace(PTRACE_POKEUSER, pid, DEBUGREG + 7 * 8, 0)
+            ptrace(PTRACE_POKEUSER, pid, DEBUGREG + 6 * 8, 0)
+            self.set_unhit(pid, base, armed=True)
+            return True
         off = regs[RIP] - 1 - base
         if off not in self.funcs:
             return False
@@ -167,6 +184,8 @@ class Tracer:
                     if os.WIFSTOPPED(status) and os.WSTOPSIG(status) == signal.SIGSTOP:
                         if self.base[pid] is not None:
                             self.set_unhit(pid, self.base[pid], armed=False)
+                        if pid in self.at_start:
+                            ptrace(PTRACE_POKEUSER, pid, DEBUGREG + 7 * 8, 0)
                         # Detaching from this signal-delivery stop drops the SIGSTOP.
                         ptrace(PTRACE_DETACH, pid, 0, 0)
                         break
