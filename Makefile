@@ -2,13 +2,14 @@
 #
 #   make demo     build skiff and run a busybox container that says who and where it is
 #   make test     fmt + clippy + cargo test + the demo + the cgroup v2 VM, as CI does (.ci/run)
-#   make bench    skiff vs crun vs runc (bench/bench.sh, writes bench/RESULTS.md)
+#   make bench    skiff vs crun vs runc: every latency, cold and back to back (bench/bench.sh,
+#                 writes bench/RESULTS.md), then the costs at scale (bench/scale.sh, SCALE.md)
 #   make test-engines  containerd, docker, podman and buildah on skiff (integration/engines)
 #   make test-vm  skiff (and runc, for reference) on a pure cgroup v2 kernel in qemu
 #   make conformance  the OCI conformance suite (runtime-tools) against skiff, counts per file
 #                 in target/conformance/skiff/results.txt (RUNTIME=/usr/sbin/runc to compare)
 #   make layout   re-record the hot functions the linker places first (bench/layout)
-#   make bench-scale  the same at scale: 1,000 containers in one root, 50 in parallel
+#   make bench-scale  only the part at scale: 1,000 containers in one root, 50 in parallel
 #                 (bench/scale.sh, writes bench/SCALE.md)
 #   make install  PREFIX=/usr/local DESTDIR= : the binary and the man pages
 
@@ -171,6 +172,7 @@ test-conformance: build
 
 bench:
 	bash bench/bench.sh
+	BENCH_NO_BUILD=1 bash bench/scale.sh
 
 bench-scale:
 	bash bench/scale.sh
