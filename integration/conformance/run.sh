@@ -52,27 +52,12 @@ apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q "$@"
 }
 
-# Go 1.23 from bookworm-backports, on the Debian mirror the machine's sources already use.
+# Go 1.23 from bookworm-backports.
+# shellcheck source=integration/apt-backports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../apt-backports.sh"
 ensure_go() {
     [ -x "$GO" ] && return
-    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        local mirror
-        mirror=$(grep -hs -A3 '^Types: deb' /etc/apt/sources.list.d/*.sources |
-            sed -n 's|^URIs: *\(\S*/debian\)/\?$|\1|p' | head -1)
-        if [ -z "$mirror" ]; then
-            mirror=$(sed -n 's|^deb \(\[[^]]*\] \)\?\(\S*/debian\)/\? bookworm .*|\2|p' \
-                /etc/apt/sources.list 2>/dev/null | head -1)
-        fi
-        [ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources.list*"
-        say "adding bookworm-backports from $mirror to apt's sources"
-        cat >/etc/apt/sources.list.d/bookworm-backports.sources <<EOF
-Types: deb
-URIs: $mirror
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-    fi
+    ensure_backports_source || die "cannot add bookworm-backports"
     say "installing golang-1.23-go"
     apt_get update
     apt_get install -y --no-install-recommends golang-1.23-go

@@ -28,6 +28,9 @@ if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(bus
 suite=()
 if dpkg-query -W -f '${Version}' qemu-utils 2>/dev/null | grep -q '~bpo'; then
     suite=(-t "$(. /etc/os-release && echo "$VERSION_CODENAME")-backports")
+    # shellcheck source=integration/apt-backports.sh
+    . "$(dirname "${BASH_SOURCE[0]}")/../apt-backports.sh"
+    [ ${#missing[@]} -eq 0 ] || ensure_backports_source || die "cannot add bookworm-backports"
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     echo "vm: installing ${missing[*]} ${suite[*]}"
