@@ -57,6 +57,16 @@ pub struct Created {
     pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
+/// The init's answer to `Recorded`: it no longer dies with skiff.
+pub(super) fn expect_detached(channel: &Channel) -> Result<()> {
+    channel
+        .expect(
+            Message::Detached,
+            "the container's init to stop depending on skiff",
+        )
+        .context("container init")
+}
+
 /// Undoes a half-made container unless disarmed: kills and reaps the init, removes the
 /// cgroup, removes the state directory.
 struct Undo {
@@ -129,6 +139,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     let dir = undo.dir.as_ref().context("state directory")?;
     dir.save_config(spec)?;
 
+    let run_now = matches!(launch, Launch::Now { .. });
     let gate = match launch {
         Launch::Later => StartGate::Fifo(open_exec_fifo(&dir.fifo_path())?),
         Launch::Now { .. } => StartGate::Channel,
@@ -273,13 +284,11 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
     }
     // Only now may the init outlive this process.
     spawned.channel.send(&Message::Recorded)?;
-    spawned
-        .channel
-        .expect(
-            Message::Detached,
-            "the container's init to stop depending on skiff",
-        )
-        .context("container init")?;
+    // `run` sends its Start before the init's answer to this arrives, and `start_now`
+    // takes the answer then: one round trip between the two processes less.
+    if !run_now {
+        expect_detached(&spawned.channel)?;
+    }
     crate::logging::debug(&format!(
         "created container {} with init {}",
         record.id, record.pid

@@ -58,13 +58,17 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result<()> {
     let hooks = created.hooks.as_ref();
     created.channel.send(&Message::Start)?;
-    // Until the program is exec'd (the init's end of the channel closes then), the init
-    // may still fail, and says why on the channel: wait, so that `run` reports it.
-    let failure = match created.channel.receive() {
-        Ok(None) => None,
-        Ok(Some(Message::Failed(reason))) => Some(format!("container init: {reason}")),
-        Ok(Some(other)) => Some(format!("unexpected {other:?} from the container's init")),
+    // First the init's answer to Recorded, which `create` left for here; then, until the
+    // program is exec'd (the init's end of the channel closes then), the init may still
+    // fail, and says why on the channel: wait, so that `run` reports it.
+    let failure = match super::create::expect_detached(&created.channel) {
         Err(error) => Some(format!("{error:#}")),
+        Ok(()) => match created.channel.receive() {
+            Ok(None) => None,
+            Ok(Some(Message::Failed(reason))) => Some(format!("container init: {reason}")),
+            Ok(Some(other)) => Some(format!("unexpected {other:?} from the container's init")),
+            Err(error) => Some(format!("{error:#}")),
+        },
     };
     if let Some(failure) = failure {
         // The init is on its way out; it is our child, so its PID is still its own.
