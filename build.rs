@@ -16,7 +16,8 @@ fn main() {
     // to either must relink skiff even when no Rust source changed.
     println!("cargo:rerun-if-changed=bench/layout/hot-functions.txt");
     println!("cargo:rerun-if-changed=bench/layout/cc-hot-first");
-    // The binary starts at src/sys/early_exe.rs, which re-executes `create`, `run` and
-    // `exec` from a read-only mount of the binary before the C library starts.
+    // The binary starts at src/sys/early_exe.rs, which moves `create`, `run` and `exec`
+    // onto a read-only mount of the binary (remapped, or re-executed) before the C
+    // library starts.
     println!("cargo:rustc-link-arg-bin=skiff=-Wl,--entry=skiff_entry");
 }

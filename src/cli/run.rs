@@ -47,12 +47,7 @@ pub fn run(global: &Global, args: Args) -> Result<i32> {
     }
     let code = super::foreground::wait(created.pid, created.terminal.as_ref(), &signals, &early)?;
     if !args.keep {
-        let dir = crate::container::store::ContainerDir::open(&global.root, &args.id)?;
-        crate::container::delete::remove_with_hooks(
-            dir,
-            created.cgroup.as_ref(),
-            created.hooks.as_ref(),
-        )?;
+        crate::container::delete::remove_created(&created, &global.root, &args.id)?;
     }
     Ok(code)
 }

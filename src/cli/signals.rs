@@ -78,12 +78,7 @@ pub fn abandon(created: Created, root: &std::path::Path, id: &str, signal: i32) 
             Ok(_) | Err(_) => break,
         }
     }
-    let dir = crate::container::store::ContainerDir::open(root, id)?;
-    crate::container::delete::remove_with_hooks(
-        dir,
-        created.cgroup.as_ref(),
-        created.hooks.as_ref(),
-    )?;
+    crate::container::delete::remove_created(&created, root, id)?;
     let message = format!(
         "signal {} arrived before container {id:?} started: removed it",
         signal_name(signal)

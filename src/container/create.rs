@@ -91,7 +91,7 @@ impl Drop for Undo {
         if let Some(dir) = self.dir.take() {
             // A container that existed is destroyed as `delete` would: poststop follows.
             let _ = match self.pid {
-                Some(_) => super::delete::remove_dir(dir),
+                Some(_) => super::delete::remove(dir, None),
                 None => dir.remove(),
             };
         }

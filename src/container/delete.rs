@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
+use super::create::Created;
 use super::state::Status;
 use super::store::{self, ContainerDir};
 use crate::cgroups::Cgroup;
@@ -56,7 +57,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if status == Status::Stopped {
         if let Some(cgroup) = &cgroup {
             if cgroup.remove_if_empty()? {
-                return remove_dir(dir);
+                return remove(dir, None);
             }
         }
     }
@@ -83,15 +84,21 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 }
 
 /// The last step of every delete: the cgroup (if the container has one), then the state
-/// directory and the poststop hooks of the saved configuration.
+/// directory and the poststop hooks of the saved configuration. A failing hook is a
+/// warning: the container is gone either way.
 pub fn remove(dir: ContainerDir, cgroup: Option<&Cgroup>) -> Result<()> {
     let hooks = saved_hooks_of(&dir);
     remove_with_hooks(dir, cgroup, hooks.as_ref())
 }
 
-/// `remove` with the container's hooks at hand: `run` still has the configuration it
-/// created the container from, and need not read it back.
-pub fn remove_with_hooks(
+/// Removes a container this process created (`run`, its init reaped or killed) with the
+/// cgroup and the hooks it still has in hand: the saved configuration is not read back.
+pub fn remove_created(created: &Created, root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    remove_with_hooks(dir, created.cgroup.as_ref(), created.hooks.as_ref())
+}
+
+fn remove_with_hooks(
     dir: ContainerDir,
     cgroup: Option<&Cgroup>,
     hooks: Option<&Hooks>,
@@ -110,12 +117,6 @@ pub fn remove_with_hooks(
         crate::hooks::run_warning_on_failure(hooks, Kind::Poststop, &state);
     }
     Ok(())
-}
-
-/// Removes the state directory, then runs the poststop hooks the container was created
-/// with. A failing hook is a warning: the container is gone either way.
-pub fn remove_dir(dir: ContainerDir) -> Result<()> {
-    remove(dir, None)
 }
 
 /// The hooks of the container's saved configuration; none, with a warning, when it

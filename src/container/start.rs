@@ -75,8 +75,7 @@ pub fn start_now(created: &Created, root: &Path, id: &str, keep: bool) -> Result
         let _ = crate::sys::send_signal(created.pid, libc::SIGKILL);
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
         if !keep {
-            let dir = ContainerDir::open(root, id)?;
-            super::delete::remove_with_hooks(dir, created.cgroup.as_ref(), hooks)?;
+            super::delete::remove_created(created, root, id)?;
         }
         bail!("{failure}");
     }

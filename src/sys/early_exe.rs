@@ -73,7 +73,8 @@ core::arch::global_asm!(
     "je 3f",
     "inc r8",
     "jmp 2b",
-    // Count the environment (r9), giving up if it carries the marker already.
+    // Give up if the environment carries the marker already (r9 indexes it; the exec
+    // below counts it again, r9 being an argument register of the calls in between).
     "3:",
     "xor r9, r9",
     "4:",
@@ -124,7 +125,7 @@ core::arch::global_asm!(
     "jnz 7f",
     // Step 2 (see above): remap the segments from the mount, then PR_SET_MM_MAP.
     // r15 = open("/proc/self/fd/<rbp>", O_RDONLY | O_CLOEXEC): mmap and prctl need a file
-    // that is not O_PATH. The name is built at the top of the 128-byte buffer.
+    // that is not O_PATH. The name is built backwards from [rsp + 127].
     "mov rax, rbp",
     "lea rsi, [rsp + 127]",
     "mov byte ptr [rsi], 0",
