@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::hierarchy::Hierarchy;
+use super::hierarchy::{self, Hierarchy};
 
 /// The descriptors a new process uses to enter the container's cgroup.
 #[derive(Default)]
@@ -34,7 +34,25 @@ impl Entry {
     /// Opens the entry points of every hierarchy in `hierarchies` (their directories must
     /// exist).
     pub(super) fn open(hierarchies: &[Hierarchy]) -> Result<Entry> {
-        Entry::open_dirs(hierarchies.iter().map(|h| (h.dir.as_path(), h.unified)))
+        if hierarchies.iter().any(|h| h.dir_handle().is_none()) {
+            return Entry::open_dirs(hierarchies.iter().map(|h| (h.dir.as_path(), h.unified)));
+        }
+        let mut entry = Entry::default();
+        for hierarchy in hierarchies {
+            let (dir, handle) = (&hierarchy.dir, hierarchy.dir_handle());
+            let Some(handle) = handle else { continue };
+            if hierarchy.unified {
+                let opened =
+                    hierarchy::open_in(handle, Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY);
+                entry.unified = Some(opened.with_context(|| format!("opening {}", dir.display()))?);
+            } else {
+                let tasks = dir.join("tasks");
+                let opened = hierarchy::open_in(handle, Path::new("tasks"), libc::O_WRONLY);
+                let file = opened.with_context(|| format!("opening {}", tasks.display()))?;
+                entry.tasks.push((tasks, file));
+            }
+        }
+        Ok(entry)
     }
 
     /// Opens the entry point of each container directory, given with whether it is the

@@ -2,10 +2,15 @@
 //! hierarchies the host has, whether the container's directory in each may be used, making
 //! only the missing levels, placing processes, and undoing exactly what was made.
 
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 /// The controllers libcgroups manages on v1. A v1 hierarchy with none of them but a name
 /// (`name=systemd`) is joined too, as runc joins it: tools that find a process's unit or
@@ -30,19 +35,92 @@ const CONTROLLERS: &[&str] = &[
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// One mounted hierarchy and the container's directory in it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Hierarchy {
     /// The v1 controllers bound to it; empty for cgroup2.
     pub controllers: Vec<String>,
     pub mount_point: PathBuf,
     pub dir: PathBuf,
     pub unified: bool,
+    /// The deepest level of `dir` known to exist, with a handle on it: found by
+    /// `check_and_plan`, moved down by `make_level`, `dir` itself once that exists. What
+    /// is done below it looks up one name from it instead of the whole path from `/`:
+    /// every level of /sys/fs/cgroup takes a kernel lock (sysfs' above the mount point,
+    /// the hierarchy's below it) that the mkdirs of parallel creates hold for writing.
+    anchor: Option<(PathBuf, OwnedFd)>,
 }
 
 impl Hierarchy {
     pub fn has(&self, controller: &str) -> bool {
         self.controllers.iter().any(|c| c == controller)
     }
+
+    /// A handle on the container's directory, once it exists and was opened.
+    pub fn dir_handle(&self) -> Option<&OwnedFd> {
+        self.anchor
+            .as_ref()
+            .filter(|(level, _)| *level == self.dir)
+            .map(|(_, handle)| handle)
+    }
+
+    /// Makes `dir`, the level below the anchor, and moves the anchor onto it. With
+    /// `may_exist` (an intermediate level, which a create of a sibling container may make
+    /// meanwhile) an existing one is used; otherwise it is refused as in `make`.
+    pub fn make_level(&mut self, dir: &Path, may_exist: bool) -> Result<()> {
+        let below_anchor = self
+            .anchor
+            .as_ref()
+            .filter(|(level, _)| Some(level.as_path()) == dir.parent());
+        let (Some((_, anchor)), Some(name)) = (below_anchor, dir.file_name()) else {
+            // Not reached from `check_and_plan`'s plan; by path, as `make` does.
+            match make(&[dir.to_path_buf()]) {
+                Err(_) if may_exist && dir.is_dir() => {}
+                other => other?,
+            }
+            self.anchor = Some((dir.to_path_buf(), open_dir(dir)?));
+            return Ok(());
+        };
+        match nix::sys::stat::mkdirat(anchor.as_fd(), name, Mode::from_bits_truncate(0o777)) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EEXIST) if may_exist => {}
+            Err(nix::errno::Errno::EEXIST) => bail!(
+                "linux.cgroupsPath: cgroup {} was created by someone else while this \
+                 container was being created",
+                dir.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
+        let opened = open_in(anchor, Path::new(name), DIRECTORY)
+            .with_context(|| format!("opening {}", dir.display()))?;
+        self.anchor = Some((dir.to_path_buf(), opened));
+        Ok(())
+    }
+}
+
+/// `O_PATH` handles on cgroup directories.
+const DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
+
+/// Opens `name` below the cgroup directory `dir` (cgroup file systems have no symlinks;
+/// none is followed).
+pub fn open_in(dir: &OwnedFd, name: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    crate::sys::open_beneath(dir.as_raw_fd(), name, flags)
+}
+
+/// Reads the file `name` of the cgroup directory `dir`.
+pub fn read_in(dir: &OwnedFd, name: &str) -> std::io::Result<String> {
+    let mut text = String::new();
+    File::from(open_in(dir, Path::new(name), libc::O_RDONLY)?).read_to_string(&mut text)?;
+    Ok(text)
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    let handle = nix::fcntl::open(
+        dir,
+        OFlag::from_bits_truncate(DIRECTORY) | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("opening {}", dir.display()))?;
+    Ok(handle)
 }
 
 /// The hierarchies a container at `path` is placed in: every managed v1 hierarchy and, on
@@ -60,6 +138,7 @@ pub fn discover(path: &Path) -> Result<Vec<Hierarchy>> {
             controllers,
             mount_point,
             unified,
+            anchor: None,
         })
         .collect())
 }
@@ -127,7 +206,7 @@ fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
 /// the nearest that exists: a level exists only below existing ones, so that level
 /// decides all three questions (every path lookup under /sys/fs/cgroup takes the kernfs
 /// lock that parallel creates contend on).
-pub fn check_and_plan(hierarchies: &[Hierarchy]) -> Result<Vec<PathBuf>> {
+pub fn check_and_plan(hierarchies: &mut [Hierarchy]) -> Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     for hierarchy in hierarchies {
         let dir = &hierarchy.dir;
@@ -135,8 +214,11 @@ pub fn check_and_plan(hierarchies: &[Hierarchy]) -> Result<Vec<PathBuf>> {
             .ancestors()
             .take_while(|a| *a != hierarchy.mount_point)
             .collect();
-        let existing = levels.iter().position(|level| level.is_dir());
-        if existing == Some(0) {
+        let existing = levels
+            .iter()
+            .enumerate()
+            .find_map(|(index, level)| open_dir(level).ok().map(|handle| (index, handle)));
+        if let Some((0, _)) = existing {
             let mut pids = Vec::new();
             collect_pids(dir, &mut pids)?;
             if !pids.is_empty() {
@@ -148,24 +230,25 @@ pub fn check_and_plan(hierarchies: &[Hierarchy]) -> Result<Vec<PathBuf>> {
                 );
             }
         }
-        if let Some(level) = existing.map(|index| levels[index]) {
-            if is_frozen(hierarchy, level) {
+        if let Some((index, handle)) = &existing {
+            if is_frozen(hierarchy, handle) {
                 bail!(
                     "linux.cgroupsPath: cgroup {} is unexpectedly frozen ({})",
                     dir.display(),
-                    level.display()
+                    levels[*index].display()
                 );
             }
         }
-        let absent = &levels[..existing.unwrap_or(levels.len())];
+        let absent = &levels[..existing.as_ref().map_or(levels.len(), |(index, _)| *index)];
         missing.extend(absent.iter().rev().map(|level| level.to_path_buf()));
+        hierarchy.anchor = existing.map(|(index, handle)| (levels[index].to_path_buf(), handle));
     }
     Ok(missing)
 }
 
-/// Whether `level` of the hierarchy is frozen or freezing.
-fn is_frozen(hierarchy: &Hierarchy, level: &Path) -> bool {
-    let read = |file: &str| std::fs::read_to_string(level.join(file)).ok();
+/// Whether the level of the hierarchy open as `level` is frozen or freezing.
+fn is_frozen(hierarchy: &Hierarchy, level: &OwnedFd) -> bool {
+    let read = |file: &str| read_in(level, file).ok();
     if hierarchy.unified {
         read("cgroup.events").is_some_and(|events| events.lines().any(|l| l.trim() == "frozen 1"))
     } else if hierarchy.has("freezer") {
@@ -375,9 +458,10 @@ mod tests {
             mount_point: PathBuf::from("/nonexistent-skiff-test"),
             dir: PathBuf::from("/nonexistent-skiff-test/a/b"),
             unified: true,
+            anchor: None,
         };
         assert_eq!(
-            check_and_plan(&[hierarchy]).unwrap(),
+            check_and_plan(&mut [hierarchy]).unwrap(),
             vec![
                 PathBuf::from("/nonexistent-skiff-test/a"),
                 PathBuf::from("/nonexistent-skiff-test/a/b")

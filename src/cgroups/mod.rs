@@ -161,7 +161,7 @@ impl Cgroup {
                  linux.resources.devices with --systemd-cgroup on cgroup v2: drop CAP_MKNOD"
             );
         }
-        self.record.made = hierarchy::check_and_plan(&self.hierarchies)?;
+        self.record.made = hierarchy::check_and_plan(&mut self.hierarchies)?;
         Ok(())
     }
 
@@ -179,10 +179,15 @@ impl Cgroup {
     /// appearing meanwhile is still refused.
     pub fn make(&mut self) -> Result<()> {
         for (index, dir) in self.record.made.iter().enumerate() {
-            if let Err(error) = hierarchy::make(std::slice::from_ref(dir)) {
-                if !self.record.dirs.contains(dir) && dir.is_dir() {
-                    continue;
-                }
+            let may_exist = !self.record.dirs.contains(dir);
+            let made = match self.hierarchies.iter_mut().find(|h| h.dir.starts_with(dir)) {
+                Some(hierarchy) => hierarchy.make_level(dir, may_exist),
+                None => match hierarchy::make(std::slice::from_ref(dir)) {
+                    Err(_) if may_exist && dir.is_dir() => Ok(()),
+                    other => other,
+                },
+            };
+            if let Err(error) = made {
                 self.record.made.truncate(index);
                 return Err(error);
             }
@@ -225,11 +230,11 @@ impl Cgroup {
 
     fn prepare_v1(&self, spec: &Spec) -> Result<()> {
         for hierarchy in self.hierarchies.iter().filter(|h| h.has("cpuset")) {
-            v1::inherit_cpuset(&hierarchy.dir)?;
+            v1::inherit_cpuset(hierarchy)?;
         }
         let (mut resources, rules) = resources_of(spec)?;
         if let Some(devices) = self.hierarchies.iter().find(|h| h.has("devices")) {
-            v1::apply_devices(&devices.dir, &rules).context("applying linux.resources.devices")?;
+            v1::apply_devices(devices, &rules).context("applying linux.resources.devices")?;
         }
         if has_limits(&resources) {
             // libcgroups would rewrite the device list starting with the config's deny

@@ -1,10 +1,14 @@
 //! What cgroup v1 needs beyond placement: the device allow-list, written by skiff itself
 //! while the cgroup is still empty, and cpuset's empty-until-inherited CPUs and nodes.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use oci_spec::runtime::LinuxDeviceCgroup;
+
+use super::hierarchy::{self, Hierarchy};
 
 /// The device rules every container gets after its own: mknod of anything, and the nodes
 /// skiff creates in /dev plus the pty devices and tun.
@@ -25,17 +29,19 @@ pub(super) const DEFAULT_ALLOWED: &[&str] = &[
 
 /// The config's device rules in order, then the defaults every container needs, written
 /// to the container's directory in the devices hierarchy.
-pub fn apply_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+pub fn apply_devices(devices: &Hierarchy, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     // The kernel takes one rule per write, so one descriptor per file serves them all.
-    let open = |file: &str| -> Result<(std::fs::File, PathBuf)> {
-        let path = dir.join(file);
-        let opened = std::fs::OpenOptions::new().write(true).open(&path);
+    let open = |file: &str| -> Result<(File, PathBuf)> {
+        let path = devices.dir.join(file);
+        let opened = match devices.dir_handle() {
+            Some(dir) => hierarchy::open_in(dir, Path::new(file), libc::O_WRONLY).map(File::from),
+            None => std::fs::OpenOptions::new().write(true).open(&path),
+        };
         let file = opened.with_context(|| format!("opening {}", path.display()))?;
         Ok((file, path))
     };
     let (mut allow, mut deny) = (open("devices.allow")?, open("devices.deny")?);
-    let write = |(file, path): &mut (std::fs::File, PathBuf), rule: &str| {
-        use std::io::Write;
+    let write = |(file, path): &mut (File, PathBuf), rule: &str| {
         file.write_all(rule.as_bytes())
             .with_context(|| format!("writing {rule:?} to {}", path.display()))
     };
@@ -50,25 +56,38 @@ pub fn apply_devices(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
 }
 
 /// A new v1 cpuset starts with no CPUs or memory nodes, and no task can join it: give each
-/// empty level what its parent has.
-pub fn inherit_cpuset(dir: &Path) -> Result<()> {
-    let mut levels: Vec<&Path> = dir
-        .ancestors()
-        .take_while(|a| a.join("cpuset.cpus").exists())
-        .collect();
-    levels.reverse();
-    for pair in levels.windows(2) {
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let own = pair[1].join(file);
-            if std::fs::read_to_string(&own)
-                .unwrap_or_default()
-                .trim()
-                .is_empty()
-            {
-                let parent = std::fs::read_to_string(pair[0].join(file)).unwrap_or_default();
-                std::fs::write(&own, parent.trim())
-                    .with_context(|| format!("writing {}", own.display()))?;
+/// empty level what the nearest level above it with a value has. The container's own
+/// directory, the usual empty one, is read and written through its handle.
+pub fn inherit_cpuset(cpuset: &Hierarchy) -> Result<()> {
+    let own = |level: &Path| cpuset.dir_handle().filter(|_| level == cpuset.dir);
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        // From the container's directory up to the first level with a value...
+        let mut empty = Vec::new();
+        let mut value = String::new();
+        for level in cpuset
+            .dir
+            .ancestors()
+            .take_while(|a| a.starts_with(&cpuset.mount_point))
+        {
+            let text = match own(level) {
+                Some(dir) => hierarchy::read_in(dir, file),
+                None => std::fs::read_to_string(level.join(file)),
+            };
+            value = text.unwrap_or_default().trim().to_string();
+            if !value.is_empty() {
+                break;
             }
+            empty.push(level);
+        }
+        // ...and that value down to each empty level, parents first.
+        for level in empty.iter().rev() {
+            let path = level.join(file);
+            let written = match own(level) {
+                Some(dir) => hierarchy::open_in(dir, Path::new(file), libc::O_WRONLY)
+                    .and_then(|fd| File::from(fd).write_all(value.as_bytes())),
+                None => std::fs::write(&path, &value),
+            };
+            written.with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())

@@ -3,15 +3,22 @@
 //! v1 and hybrid hosts it is a tmpfs holding one bind mount per hierarchy, each showing only
 //! the container's own cgroup.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use std::os::fd::{AsFd, AsRawFd};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
 
 use super::mounts::{remount, verify, MountContext};
 use super::options::MountOptions;
 use super::paths;
 use crate::sys;
+
+const DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
+const HOST_ROOT: &str = "/sys/fs/cgroup";
 
 pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOptions) -> Result<()> {
     let Some(views) = ctx.cgroup_v1_views else {
@@ -26,35 +33,61 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
         Some("mode=755"),
     )
     .context("mounting the tmpfs for cgroup hierarchies")?;
-    verify(ctx.root, destination)?;
+    // Everything below is made in this fresh tmpfs, which nothing else can reach yet:
+    // each name is looked up from its root, not from the container's root through /sys
+    // again (every level of /sys takes the kernel's sysfs lock, which parallel starts
+    // contend on).
+    let tmpfs = verify(ctx.root, destination)?;
+    // The sources, the container's directories in the host's hierarchies, are looked up
+    // from one handle on the host's /sys/fs/cgroup for the same reason.
+    let host = nix::fcntl::open(
+        HOST_ROOT,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok();
     for (name, own) in views {
-        let inside = destination.join(name);
-        let dir = paths::mkdir_all(ctx.root, &inside)?;
+        let shown = || destination.join(name).display().to_string();
+        let source_fd = own
+            .strip_prefix(HOST_ROOT)
+            .ok()
+            .zip(host.as_ref())
+            .and_then(|(below, host)| sys::open_beneath(host.as_raw_fd(), below, DIRECTORY).ok());
+        nix::sys::stat::mkdirat(
+            tmpfs.as_fd(),
+            name.as_os_str(),
+            Mode::from_bits_truncate(0o755),
+        )
+        .with_context(|| format!("creating {}", shown()))?;
+        let dir = sys::open_beneath(tmpfs.as_raw_fd(), Path::new(name), DIRECTORY)
+            .with_context(|| format!("opening {}", shown()))?;
+        let source = match &source_fd {
+            Some(fd) => PathBuf::from(sys::fd_path(fd)),
+            None => own.clone(),
+        };
         mount(
-            Some(own.as_path()),
+            Some(source.as_path()),
             sys::fd_path(&dir).as_str(),
             None::<&str>,
             MsFlags::MS_BIND,
             None::<&str>,
         )
         .with_context(|| format!("binding {}", own.display()))?;
-        let mounted = verify(ctx.root, &inside)?;
+        let mounted = sys::open_beneath(tmpfs.as_raw_fd(), Path::new(name), DIRECTORY)
+            .with_context(|| format!("reopening {} after mounting", shown()))?;
+        if !sys::is_mount_root(&mounted).context("checking the new mount")? {
+            bail!("{} is not the mount just made", shown());
+        }
         remount(&mounted, options.flags, options.cleared)?;
         // Co-mounted controllers ("cpu,cpuacct") are also reachable under each name.
         let name = name.to_string_lossy();
         if name.contains(',') {
-            let parent = paths::open_path(ctx.root, destination)?;
             for controller in name.split(',') {
-                let _ = nix::unistd::symlinkat(
-                    name.as_ref(),
-                    std::os::fd::AsFd::as_fd(&parent),
-                    controller,
-                );
+                let _ = nix::unistd::symlinkat(name.as_ref(), tmpfs.as_fd(), controller);
             }
         }
     }
     if options.flags.contains(MsFlags::MS_RDONLY) {
-        let tmpfs = verify(ctx.root, destination)?;
         remount(&tmpfs, options.flags, options.cleared)?;
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! `RESOLVE_IN_ROOT`, so a symlink planted in the image (absolute or `..`) can never lead a
 //! mount or a device node outside the rootfs.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -71,7 +71,7 @@ fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Resu
     let mut done: PathBuf = components[..start].iter().collect();
     for (index, component) in components.iter().enumerate().skip(start) {
         done.push(component);
-        current = match open(root, &done, libc::O_PATH | libc::O_DIRECTORY) {
+        current = match open_level(root, &current, &done, component) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 let name = component.as_os_str();
@@ -96,13 +96,34 @@ fn mkdir_all_following(root: &OwnedFd, path: &Path, links_followed: u32) -> Resu
                         return Err(e).with_context(|| format!("creating {}", path_in_root(&done)))
                     }
                 }
-                open(root, &done, libc::O_PATH | libc::O_DIRECTORY)
+                open_level(root, &current, &done, component)
                     .with_context(|| format!("opening {}", path_in_root(&done)))?
             }
             Err(e) => return Err(e).with_context(|| format!("opening {}", path_in_root(&done))),
         };
     }
     Ok(current)
+}
+
+/// Opens the next directory of a walk, `done`, whose last component is `component`:
+/// relative to the level above (`current`) when that component is a plain name that is
+/// not a symlink, one lookup instead of every level from the root again (under /sys each
+/// level takes the kernel's sysfs lock, which parallel starts contend on). A symlink or
+/// `..` is resolved from the root, inside it, as before.
+fn open_level(
+    root: &OwnedFd,
+    current: &OwnedFd,
+    done: &Path,
+    component: &Component,
+) -> std::io::Result<OwnedFd> {
+    if let Component::Normal(name) = component {
+        let flags = libc::O_PATH | libc::O_DIRECTORY;
+        match sys::open_beneath(current.as_raw_fd(), Path::new(name), flags) {
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {}
+            opened => return opened,
+        }
+    }
+    open(root, done, libc::O_PATH | libc::O_DIRECTORY)
 }
 
 /// Makes sure a regular file (or anything that already exists) is at `path` inside the root,

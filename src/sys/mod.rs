@@ -96,28 +96,46 @@ pub fn send_signal(pid: libc::pid_t, signal: i32) -> io::Result<()> {
     Ok(())
 }
 
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
 /// `openat2` with `RESOLVE_IN_ROOT`: `path` is resolved as if `root` were `/`, so neither
 /// `..` nor a symlink (absolute or relative) can lead outside it. Magic links are refused.
 pub fn open_in_root(root: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    openat2(root, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+/// `openat2` of `path` below `dir` without following any symlink and without leaving
+/// `dir` (`..` above it is refused): for names in a directory skiff made itself.
+pub fn open_beneath(dir: RawFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    openat2(
+        dir,
+        path,
+        flags,
+        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(dir: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
     #[repr(C)]
     struct OpenHow {
         flags: u64,
         mode: u64,
         resolve: u64,
     }
-    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-    const RESOLVE_IN_ROOT: u64 = 0x10;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
         mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     let c_path = cstring(path)?;
     // SAFETY: `how` and `c_path` outlive the call; the size passed matches the struct.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root,
+            dir,
             c_path.as_ptr(),
             &how as *const OpenHow,
             std::mem::size_of::<OpenHow>(),
