@@ -470,6 +470,45 @@ fn preserve_fds() {
     c.assert_nothing_left();
 }
 
+/// `create` and `run` keep the descriptor of the read-only mount of skiff's binary open
+/// until the init is ready (closing it costs a wait for the kernel): it must never count as
+/// one the caller passed, nor reach the container, however many descriptors are asked for.
+/// A container holding it could make that mount writable and reach the binary through it.
+#[test]
+fn preserve_fds_beyond_the_callers_hands_over_none_of_skiffs_own() {
+    let rt = Runtime::new("preservenone");
+    let mut b = Bundle::new("preservenone");
+    // The shell's own descriptors, with no pipe or redirection of its own.
+    b.sh("ls /proc/$$/fd; exit 0");
+    let c = rt.container(&b);
+    let bundle = b.dir_str().to_string();
+    let out = rt
+        .spawn_cmd(
+            true,
+            &["run", "--preserve-fds", "20", "--bundle", &bundle, &c.id],
+            Stdio3::Capture,
+            |cmd| {
+                use std::os::unix::process::CommandExt;
+                // The caller passes nothing beyond stdio (cargo's jobserver pipe would
+                // otherwise be passed, and rightly preserved).
+                // SAFETY: close_range is async-signal-safe and touches no memory.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            },
+        )
+        .wait(TIMEOUT);
+    out.assert_ok();
+    let fds: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", out.stdout);
+    c.assert_nothing_left();
+}
+
 #[test]
 fn user_namespace_mapping() {
     let rt = Runtime::new("userns");

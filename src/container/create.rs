@@ -241,6 +241,9 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         cgroup_entry: &cgroup_entry,
     };
     let spawned = parent::spawn(&setup, parent::clone_flags(spec))?;
+    // The init holds the read-only mount of skiff's binary now: this close is not the
+    // last one, which would wait for the kernel (see `close_exe_mount`).
+    crate::sys::close_exe_mount();
     undo.pid = Some(spawned.pid);
     // The init has its own copies of the fifo, console and namespace descriptors now.
     drop(setup);

@@ -287,6 +287,9 @@ fn wait_to_be_started(setup: &InitSetup, channel: &Channel) -> Result<()> {
     // Set up. Once the parent has recorded that, the init outlives it and waits to be
     // started; a parent killed before then takes the init with it.
     channel.send(&Message::Ready)?;
+    // The last holder of the read-only mount of skiff's binary closes it, and waits for
+    // the kernel there, while the parent records the container (see `close_exe_mount`).
+    sys::close_exe_mount();
     if channel
         .expect(Message::Recorded, "the parent to record the container")
         .is_err()

@@ -95,6 +95,9 @@ pub fn exec_process(
     sys::set_umask(process.user().umask().unwrap_or(0o022));
 
     before_exec()?;
+    // The read-only mount of skiff's binary never reaches the container: the init closed
+    // it in `before_exec`, once ready (see `close_exe_mount`); an exec's process does here.
+    sys::close_exe_mount();
     crate::spec::lsm::apply_process_labels(process)?;
 
     close_on_exec_except_preserved(setup.preserve_fds)?;

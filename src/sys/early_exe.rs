@@ -41,6 +41,9 @@
 //! and into the zeroed page tails, and restores `rsp` and `rdx` (the only registers
 //! `_start` reads) before the jump.
 
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(
     ".pushsection .text.skiff_entry,\"ax\",@progbits",
@@ -330,12 +333,14 @@ core::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jnz 19f",
-    // Done: skiff runs from the read-only mount; close both descriptors (the mappings
-    // and the exe link hold the file) and start normally.
+    // Done: skiff runs from the read-only mount. Close the file (the mappings and the
+    // exe link hold it) and keep the mount's descriptor for `close_exe_mount` (stored
+    // now: the remap reset the data segment to the file's bytes), then start normally.
     "mov eax, 3",
     "mov rdi, r15",
     "syscall",
-    "jmp 7f",
+    "mov dword ptr [rip + {exe_mount_fd}], ebp",
+    "jmp 80f",
     "19:",
     "mov eax, 3",
     "mov rdi, r15",
@@ -427,4 +432,34 @@ core::arch::global_asm!(
     ".Lskiff_entry_marker_name: .asciz \"_SKIFF_EXE_READ_ONLY=\"",
     ".Lskiff_entry_marker: .asciz \"_SKIFF_EXE_READ_ONLY=1\"",
     ".popsection",
+    exe_mount_fd = sym EXE_MOUNT_FD,
 );
+
+/// The descriptor from `open_tree` that the entry stub keeps open once the remap is done,
+/// or -1. Written by the stub before any Rust code runs, taken once by `close_exe_mount`.
+///
+/// Why it is kept: closing the last descriptor of a detached mount tree dissolves it, and
+/// the kernel waits for an expedited RCU grace period there (~65 µs alone, more on a busy
+/// machine, with an IPI to every CPU). Closed by the stub, that wait sat at the start of
+/// every `create` and `run`. Kept, the init inherits it with the clone; the parent's close
+/// after the clone is then not the last, and the init's, right after it reports ready
+/// while the parent records the container, is. The descriptor never reaches a container
+/// process: the shared last steps before execve close it too (it is close-on-exec
+/// besides), and `fds::record_inherited` does not count it as the caller's.
+static EXE_MOUNT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The kept descriptor of the read-only mount, if it is still open in this process.
+pub fn exe_mount_fd() -> Option<RawFd> {
+    Some(EXE_MOUNT_FD.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
+}
+
+/// Closes this process' copy of the kept mount descriptor (see `EXE_MOUNT_FD`); later
+/// calls do nothing.
+pub fn close_exe_mount() {
+    let fd = EXE_MOUNT_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: the entry stub opened this descriptor and handed it to no one; the swap
+        // makes this the only place that closes it.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    }
+}

@@ -14,9 +14,11 @@ static INHERITED: OnceLock<Vec<RawFd>> = OnceLock::new();
 /// Records which descriptors from 3 up are open now. Called first thing in `main`, before
 /// skiff opens any descriptor of its own, so what it finds is what the caller passed.
 pub fn record_inherited() -> io::Result<()> {
+    // The read-only mount the entry stub kept open is skiff's own, not the caller's.
+    let own = super::exe_mount_fd();
     let mut found: Vec<RawFd> = open_descriptors()?
         .into_iter()
-        .filter(|&fd| fd >= 3)
+        .filter(|&fd| fd >= 3 && Some(fd) != own)
         .collect();
     found.sort_unstable();
     let _ = INHERITED.set(found);

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 
 pub mod bpf;
 mod early_exe;
+pub use early_exe::{close_exe_mount, exe_mount_fd};
 pub mod exe;
 pub mod fds;
 pub mod mount_attr;
