@@ -35,11 +35,9 @@ pub fn validate_id(id: &str) -> Result<()> {
 /// How long a command waits for another command on the same container to finish.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where `create` fills a container's directory before publishing it under its ID: one
-/// directory per creating process, `<root>/.creating/<pid>`. IDs cannot start with a dot,
-/// so this never looks like a container; and sweeping what dead creators left reads only
-/// the creates in flight, not every container in the root. It exists only while a create
-/// is at work (or one died): each create removes it again when it is empty.
+/// Where the creates of earlier skiff versions filled a container's directory
+/// before renaming it under its ID, `<root>/.creating/<pid>`: what one of them killed
+/// midway left is still swept by `delete --force` (`remove_abandoned`).
 const CREATING_DIR: &str = ".creating";
 
 /// An open, locked container directory. The lock is released when this is dropped.
@@ -50,51 +48,49 @@ pub struct ContainerDir {
 
 impl ContainerDir {
     /// Creates the directory for a new container with `record` already in it, locked;
-    /// fails if the ID is taken. The directory is filled under a temporary name and then
-    /// renamed into place without replacing anything, so `<root>/<id>` never exists
-    /// without its state file and its lock held by the creator.
+    /// fails if the ID is taken. The `mkdir` of `<root>/<id>` takes the ID; until the
+    /// first record is in it, every reader treats the directory as absent (as a leftover
+    /// of an interrupted `delete`, which `delete --force` removes), and the creator holds
+    /// its lock from the start. One directory operation on the shared root per create:
+    /// parallel creates all queue on that directory's lock, and a temporary directory
+    /// renamed into place took three more and the filesystem's rename lock.
     pub fn create(root: &Path, id: &str, record: &Record) -> Result<ContainerDir> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(root)
-            .with_context(|| format!("creating state root {}", root.display()))?;
-        let temp = make_creating_dir(root)?;
-        let mut dir = match Self::lock(temp.clone()) {
+        // A plain lookup first: mkdir of an existing directory still takes its parent's
+        // lock for writing.
+        if !root.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(root)
+                .with_context(|| format!("creating state root {}", root.display()))?;
+        }
+        let path = root.join(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(super::errors::id_exists(id))
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+        let dir = match Self::lock(path.clone()) {
+            // A `delete --force` of the ID may have removed the empty directory (or
+            // replaced it) before the lock was taken: that container is gone.
+            Ok(dir) if !dir.is_in_place() => {
+                bail!("container {id:?} was deleted while it was being created")
+            }
             Ok(dir) => dir,
             Err(error) => {
-                let _ = std::fs::remove_dir_all(&temp);
-                remove_creating_dir_if_empty(root);
+                // Empty still unless someone else has it: then it is theirs.
+                let _ = std::fs::remove_dir(&path);
                 return Err(error);
             }
         };
-        let published = dir.save(record).and_then(|()| {
-            let path = root.join(id);
-            match nix::fcntl::renameat2(
-                nix::fcntl::AT_FDCWD,
-                &temp,
-                nix::fcntl::AT_FDCWD,
-                &path,
-                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-            ) {
-                Ok(()) => Ok(path),
-                Err(nix::errno::Errno::EEXIST) => Err(super::errors::id_exists(id)),
-                Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
-            }
-        });
-        let result = match published {
-            Ok(path) => {
-                dir.path = path;
-                Ok(dir)
-            }
-            Err(error) => {
-                let _ = std::fs::remove_dir_all(&temp);
-                Err(error)
-            }
-        };
-        remove_creating_dir_if_empty(root);
-        result
+        if let Err(error) = dir.save(record) {
+            let _ = std::fs::remove_dir_all(&dir.path);
+            return Err(error);
+        }
+        Ok(dir)
     }
 
     /// Opens and locks an existing container's directory.
@@ -284,42 +280,10 @@ fn lock_file(mut file: File, how: FlockArg, path: &Path) -> Result<Flock<File>> 
     }
 }
 
-/// Makes this process' `<root>/.creating/<pid>`, and `.creating` if need be.
-fn make_creating_dir(root: &Path) -> Result<PathBuf> {
-    let creating = root.join(CREATING_DIR);
-    let temp = creating.join(std::process::id().to_string());
-    // Only a dead process with this same PID can have left one.
-    if temp.exists() {
-        std::fs::remove_dir_all(&temp)
-            .with_context(|| format!("removing the leftover {}", temp.display()))?;
-    }
-    // Another command may remove `.creating` (empty) between the two mkdirs: then again.
-    let mut attempts = 0;
-    loop {
-        match std::fs::DirBuilder::new().mode(0o711).create(&creating) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("creating {}", creating.display())),
-        }
-        match std::fs::DirBuilder::new().mode(0o711).create(&temp) {
-            Ok(()) => return Ok(temp),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 100 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(e).with_context(|| format!("creating {}", temp.display())),
-        }
-    }
-}
-
-/// Removes `<root>/.creating` unless another create is using it (then it is not empty).
-fn remove_creating_dir_if_empty(root: &Path) {
-    let _ = std::fs::remove_dir(root.join(CREATING_DIR));
-}
-
-/// Removes the temporary directories of `create`s that died before publishing them: they
-/// hold nothing but a record of nothing made yet. Reads `<root>/.creating` only, which
-/// holds the creates in flight (usually none: then it does not exist), so the cost does
-/// not grow with the number of containers.
+/// Removes the temporary directories of earlier creates that died before publishing them
+/// (see `CREATING_DIR`): they hold nothing but a record of nothing made yet. Reads
+/// `<root>/.creating` only (usually it does not exist), so the cost does not grow with the
+/// number of containers.
 pub fn remove_abandoned(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root.join(CREATING_DIR)) else {
         return;
@@ -335,7 +299,8 @@ pub fn remove_abandoned(root: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    remove_creating_dir_if_empty(root);
+    // Gone with the last of them, unless another one is in flight.
+    let _ = std::fs::remove_dir(root.join(CREATING_DIR));
 }
 
 /// Reads a container's record without taking the container's lock: the record is swapped
