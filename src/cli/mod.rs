@@ -128,6 +128,12 @@ pub fn main() -> Result<i32> {
     let Some(command) = cli.command else {
         anyhow::bail!("no command given: see skiff --help");
     };
+    // Only create and run hand the read-only mount of skiff's binary on to an init, which
+    // closes it once set up (see `sys::close_exe_mount`); every other command closes it
+    // before it starts any process.
+    if !matches!(command, Command::Create(_) | Command::Run(_)) {
+        crate::sys::close_exe_mount();
+    }
     match command {
         Command::Spec(args) => spec::run(args).map(|()| 0),
         Command::Create(args) => create::run(&global, args),

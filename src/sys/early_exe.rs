@@ -18,7 +18,8 @@
 //!    allows that only once no mapping of the old path is left, and only to a holder of
 //!    CAP_SYS_ADMIN (which open_tree needed anyway) on a kernel with
 //!    CONFIG_CHECKPOINT_RESTORE; the map's other fields (code, data, brk, stack,
-//!    arguments, environment) are passed as they are, read from `/proc/self/stat`;
+//!    arguments, environment) are passed as they are, read from `/proc/self/stat`; the
+//!    mount's descriptor is then kept open (`EXE_MOUNT_FD`, below, says why);
 //! 3. where step 2 fails, `execveat` of the mount, as before (it replaces whatever step 2
 //!    remapped), with `_SKIFF_EXE_READ_ONLY=1` added to the environment;
 //! 4. `jmp _start`, with the stack and `rdx` exactly as the kernel left them.
@@ -445,7 +446,8 @@ core::arch::global_asm!(
 /// after the clone is then not the last, and the init's, right after it reports ready
 /// while the parent records the container, is. The descriptor never reaches a container
 /// process: the shared last steps before execve close it too (it is close-on-exec
-/// besides), and `fds::record_inherited` does not count it as the caller's.
+/// besides), `fds::record_inherited` does not count it as the caller's, and every command
+/// but create and run closes it before starting any process (`cli::main`).
 static EXE_MOUNT_FD: AtomicI32 = AtomicI32::new(-1);
 
 /// The kept descriptor of the read-only mount, if it is still open in this process.

@@ -13,8 +13,9 @@
 //! never attached to any mount tree, so no mount table (the host's or the container's)
 //! ever shows it, and it disappears with the last process that runs from it. Nobody can
 //! make it writable: it belongs to no mount namespace once the descriptor from
-//! `open_tree` is closed (at the exec), so neither `mount -o remount` nor
-//! `mount_setattr` can reach it.
+//! `open_tree` is closed (at the exec here; after the entry stub's remap, by the init once
+//! it is set up, before anything of the container runs: `close_exe_mount`), so neither
+//! `mount -o remount` nor `mount_setattr` can reach it.
 //!
 //! An unprivileged caller (rootless mode) may not clone or change mounts: `open_tree`
 //! fails with EPERM. Skiff then re-executes from a sealed memfd copy of its binary
