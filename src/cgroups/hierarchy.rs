@@ -107,20 +107,70 @@ pub fn open_in(dir: &OwnedFd, name: &Path, flags: i32) -> std::io::Result<OwnedF
 }
 
 /// Reads the file `name` of the cgroup directory `dir`.
-pub fn read_in(dir: &OwnedFd, name: &str) -> std::io::Result<String> {
+pub fn read_in(dir: &OwnedFd, name: impl AsRef<Path>) -> std::io::Result<String> {
     let mut text = String::new();
-    File::from(open_in(dir, Path::new(name), libc::O_RDONLY)?).read_to_string(&mut text)?;
+    File::from(open_in(dir, name.as_ref(), libc::O_RDONLY)?).read_to_string(&mut text)?;
     Ok(text)
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
-    let handle = nix::fcntl::open(
-        dir,
-        OFlag::from_bits_truncate(DIRECTORY) | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("opening {}", dir.display()))?;
-    Ok(handle)
+    let opened = match below_root(dir) {
+        Some((root, below)) => match open_in(root, below, DIRECTORY) {
+            // A symlink on the way (none is expected: mount points come from mountinfo).
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => None,
+            other => Some(other),
+        },
+        None => None,
+    };
+    let opened = opened.unwrap_or_else(|| {
+        nix::fcntl::open(
+            dir,
+            OFlag::from_bits_truncate(DIRECTORY) | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(std::io::Error::from)
+    });
+    opened.with_context(|| format!("opening {}", dir.display()))
+}
+
+/// Reads the cgroup file at `path`.
+pub fn read(path: &Path) -> std::io::Result<String> {
+    match below_root(path) {
+        Some((root, below)) => read_in(root, below),
+        None => std::fs::read_to_string(path),
+    }
+}
+
+/// Removes the (empty) cgroup directory `dir`.
+fn remove_dir(dir: &Path) -> std::io::Result<()> {
+    if let Some((root, below)) = below_root(dir) {
+        return nix::unistd::unlinkat(root, below, nix::unistd::UnlinkatFlags::RemoveDir)
+            .map_err(std::io::Error::from);
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// `dir` as a handle on /sys/fs/cgroup and the path below it: the lookups under
+/// /sys/fs/cgroup then start there, without the two sysfs levels above it (whose lock
+/// every new network namespace takes for writing, for its loopback device's files).
+fn below_root(dir: &Path) -> Option<(&'static OwnedFd, &Path)> {
+    static ROOT: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    let root = ROOT
+        .get_or_init(|| {
+            nix::fcntl::open(
+                CGROUP_ROOT,
+                OFlag::from_bits_truncate(DIRECTORY) | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        })
+        .as_ref()?;
+    let below = dir.strip_prefix(CGROUP_ROOT).ok()?;
+    below
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)))
+        .then_some((root, below))
+        .filter(|(_, below)| !below.as_os_str().is_empty())
 }
 
 /// The hierarchies a container at `path` is placed in: every managed v1 hierarchy and, on
@@ -214,10 +264,7 @@ pub fn check_and_plan(hierarchies: &mut [Hierarchy]) -> Result<Vec<PathBuf>> {
             .ancestors()
             .take_while(|a| *a != hierarchy.mount_point)
             .collect();
-        let existing = levels
-            .iter()
-            .enumerate()
-            .find_map(|(index, level)| open_dir(level).ok().map(|handle| (index, handle)));
+        let existing = deepest_existing(&levels);
         if let Some((0, _)) = existing {
             let mut pids = Vec::new();
             collect_pids(dir, &mut pids)?;
@@ -244,6 +291,32 @@ pub fn check_and_plan(hierarchies: &mut [Hierarchy]) -> Result<Vec<PathBuf>> {
         hierarchy.anchor = existing.map(|(index, handle)| (levels[index].to_path_buf(), handle));
     }
     Ok(missing)
+}
+
+/// The deepest of `levels` (a directory, then its ancestors) that exists, opened. The
+/// parent is tried first, as it usually exists: the directory itself is then one name
+/// below its handle instead of a whole path.
+fn deepest_existing(levels: &[&Path]) -> Option<(usize, OwnedFd)> {
+    let Some(parent) = levels.get(1) else {
+        return levels
+            .first()
+            .and_then(|dir| open_dir(dir).ok())
+            .map(|fd| (0, fd));
+    };
+    if let Ok(parent) = open_dir(parent) {
+        let own = levels[0]
+            .file_name()
+            .and_then(|name| open_in(&parent, Path::new(name), DIRECTORY).ok());
+        return Some(match own {
+            Some(own) => (0, own),
+            None => (1, parent),
+        });
+    }
+    levels
+        .iter()
+        .enumerate()
+        .skip(2)
+        .find_map(|(index, level)| open_dir(level).ok().map(|handle| (index, handle)))
 }
 
 /// Whether the level of the hierarchy open as `level` is frozen or freezing.
@@ -356,7 +429,7 @@ pub fn remove_made(made: &[PathBuf], leaves: &[PathBuf]) -> Result<()> {
             remove_tree(dir)?;
             continue;
         }
-        match std::fs::remove_dir(dir) {
+        match remove_dir(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
@@ -377,7 +450,7 @@ pub fn remove_made_if_empty(made: &[PathBuf], leaves: &[PathBuf]) -> Result<bool
         return Ok(false);
     }
     for dir in made.iter().rev() {
-        match std::fs::remove_dir(dir) {
+        match remove_dir(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
@@ -406,7 +479,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     }
     let mut pause = Duration::from_micros(500);
     for _ in 0..40 {
-        match std::fs::remove_dir(dir) {
+        match remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {

@@ -71,7 +71,7 @@ pub fn inherit_cpuset(cpuset: &Hierarchy) -> Result<()> {
         {
             let text = match own(level) {
                 Some(dir) => hierarchy::read_in(dir, file),
-                None => std::fs::read_to_string(level.join(file)),
+                None => hierarchy::read(&level.join(file)),
             };
             value = text.unwrap_or_default().trim().to_string();
             if !value.is_empty() {
