@@ -20,6 +20,9 @@
 # A runtime that fails a scenario gets "failed" in that cell; the run carries on.
 set -euo pipefail
 
+# shellcheck source=bench/settle.sh
+source "$(dirname "${BASH_SOURCE[0]}")/settle.sh"
+
 # --- helpers shared by the outer script, the namespace and hyperfine's --prepare ----------
 
 bin_of() { # runtime name -> absolute binary path
@@ -125,8 +128,11 @@ inner() {
     local self="bash $SELF __ctl" rt cmd
 
     # Each step back to back, then "cold": with an idle gap before each timed command.
+    # Each after the machine has settled (the build's writeback, first of all).
     local mode idle sfx
     for mode in warm cold; do
+        sync
+        settle
         idle= sfx=
         [ $mode = warm ] || { idle=+idle; sfx=-cold; }
         for rt in $RUNTIMES; do

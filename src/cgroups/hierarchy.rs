@@ -252,10 +252,10 @@ fn mounted() -> Result<Vec<(PathBuf, Vec<String>, bool)>> {
 /// processes (they would become the container's, and its delete would kill them), or one
 /// that is frozen, itself or through an ancestor (the init would block in it for ever).
 ///
-/// Each hierarchy's levels are looked up once, from the container's directory upwards to
-/// the nearest that exists: a level exists only below existing ones, so that level
-/// decides all three questions (every path lookup under /sys/fs/cgroup takes the kernfs
-/// lock that parallel creates contend on).
+/// Each hierarchy's levels are looked up once, until the deepest that exists is found
+/// (`deepest_existing`): a level exists only below existing ones, so that level decides
+/// all three questions (every path lookup under /sys/fs/cgroup takes the kernfs lock that
+/// parallel creates contend on). Its handle becomes the hierarchy's anchor for `make_level`.
 pub fn check_and_plan(hierarchies: &mut [Hierarchy]) -> Result<Vec<PathBuf>> {
     let mut missing = Vec::new();
     for hierarchy in hierarchies {
