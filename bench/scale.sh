@@ -26,8 +26,8 @@
 # left in a /skiff-scale cgroup, removes those cgroups and the scratch dir, within a bound.
 set -euo pipefail
 
-# shellcheck source=bench/settle.sh
-source "$(dirname "${BASH_SOURCE[0]}")/settle.sh"
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 CG=skiff-scale
 
@@ -219,6 +219,7 @@ inner() {
     # drained just before down for seconds after the last delete, and whichever runtime
     # came first ran beside that (skiff's 50 took 0.81 of crun's time that way, 0.71 with
     # runc, whose 1,000 are drained last, left out).
+    for rt in $RUNTIMES; do make_parent_cgroups "/$CG/$rt/par"; done
     settle
     local round
     local -a order=($RUNTIMES)
@@ -587,7 +588,8 @@ then one `delete --force` per container.
 
 ## {meta['par']} containers started in parallel
 
-`run` of `/bin/true`, each with its own bundle and cgroup, all started at once and waited
+`run` of `/bin/true`, each with its own bundle and cgroup (below `/skiff-scale/<runtime>/par`,
+made first), all started at once and waited
 for (hyperfine, 10 runs: 5 rounds of 2 that rotate the runtimes' order, after waiting for
 the machine to settle from the drains above; {meta['idle_gap']} s idle before each). Target:
 skiff at most 0.7× crun.
