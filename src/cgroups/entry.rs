@@ -32,25 +32,13 @@ pub struct Entry {
 
 impl Entry {
     /// Opens the entry points of every hierarchy in `hierarchies` (their directories must
-    /// exist).
+    /// exist), from the handles planning and making them left.
     pub(super) fn open(hierarchies: &[Hierarchy]) -> Result<Entry> {
-        if hierarchies.iter().any(|h| h.dir_handle().is_none()) {
-            return Entry::open_dirs(hierarchies.iter().map(|h| (h.dir.as_path(), h.unified)));
-        }
         let mut entry = Entry::default();
-        for hierarchy in hierarchies {
-            let (dir, handle) = (&hierarchy.dir, hierarchy.dir_handle());
-            let Some(handle) = handle else { continue };
-            if hierarchy.unified {
-                let opened =
-                    hierarchy::open_in(handle, Path::new("."), libc::O_RDONLY | libc::O_DIRECTORY);
-                entry.unified = Some(opened.with_context(|| format!("opening {}", dir.display()))?);
-            } else {
-                let tasks = dir.join("tasks");
-                let opened = hierarchy::open_in(handle, Path::new("tasks"), libc::O_WRONLY);
-                let file = opened.with_context(|| format!("opening {}", tasks.display()))?;
-                entry.tasks.push((tasks, file));
-            }
+        for h in hierarchies {
+            entry.add(&h.dir, h.unified, |name, flags| {
+                h.open_file(name, flags).map(OwnedFd::from)
+            })?;
         }
         Ok(entry)
     }
@@ -60,20 +48,31 @@ impl Entry {
     pub(super) fn open_dirs<'a>(dirs: impl Iterator<Item = (&'a Path, bool)>) -> Result<Entry> {
         let mut entry = Entry::default();
         for (dir, unified) in dirs {
-            if unified {
-                let file = std::fs::File::open(dir)
-                    .with_context(|| format!("opening {}", dir.display()))?;
-                entry.unified = Some(file.into());
-            } else {
-                let tasks = dir.join("tasks");
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&tasks)
-                    .with_context(|| format!("opening {}", tasks.display()))?;
-                entry.tasks.push((tasks, file.into()));
-            }
+            entry.add(dir, unified, |name, flags| {
+                hierarchy::open(&dir.join(name), flags)
+            })?;
         }
         Ok(entry)
+    }
+
+    /// Adds the entry point of the container directory `dir`, whose files `open` opens:
+    /// the directory itself for cgroup2, its `tasks` file on v1.
+    fn add(
+        &mut self,
+        dir: &Path,
+        unified: bool,
+        open: impl Fn(&str, i32) -> std::io::Result<OwnedFd>,
+    ) -> Result<()> {
+        if unified {
+            let opened = open(".", libc::O_RDONLY | libc::O_DIRECTORY);
+            self.unified = Some(opened.with_context(|| format!("opening {}", dir.display()))?);
+        } else {
+            let tasks = dir.join("tasks");
+            let opened = open("tasks", libc::O_WRONLY);
+            let file = opened.with_context(|| format!("opening {}", tasks.display()))?;
+            self.tasks.push((tasks, file));
+        }
+        Ok(())
     }
 
     /// Whether this entry places the process in the cgroup by itself, leaving the parent

@@ -32,7 +32,7 @@ const CONTROLLERS: &[&str] = &[
 ];
 
 /// Where every hierarchy skiff places containers in is mounted.
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// One mounted hierarchy and the container's directory in it.
 #[derive(Debug)]
@@ -65,20 +65,18 @@ impl Hierarchy {
 
     /// Makes `dir`, the level below the anchor, and moves the anchor onto it. With
     /// `may_exist` (an intermediate level, which a create of a sibling container may make
-    /// meanwhile) an existing one is used; otherwise it is refused as in `make`.
+    /// meanwhile) an existing one is used; otherwise it is refused.
     pub fn make_level(&mut self, dir: &Path, may_exist: bool) -> Result<()> {
-        let below_anchor = self
+        let anchor = self
             .anchor
             .as_ref()
-            .filter(|(level, _)| Some(level.as_path()) == dir.parent());
-        let (Some((_, anchor)), Some(name)) = (below_anchor, dir.file_name()) else {
-            // Not reached from `check_and_plan`'s plan; by path, as `make` does.
-            match make(&[dir.to_path_buf()]) {
-                Err(_) if may_exist && dir.is_dir() => {}
-                other => other?,
-            }
-            self.anchor = Some((dir.to_path_buf(), open_dir(dir)?));
-            return Ok(());
+            .filter(|(level, _)| Some(level.as_path()) == dir.parent())
+            .map(|(_, handle)| handle);
+        let (Some(anchor), Some(name)) = (anchor, dir.file_name()) else {
+            bail!(
+                "cgroup {} is not the next level of the plan `check_and_plan` made",
+                dir.display()
+            );
         };
         match nix::sys::stat::mkdirat(anchor.as_fd(), name, Mode::from_bits_truncate(0o777)) {
             Ok(()) => {}
@@ -94,6 +92,15 @@ impl Hierarchy {
             .with_context(|| format!("opening {}", dir.display()))?;
         self.anchor = Some((dir.to_path_buf(), opened));
         Ok(())
+    }
+
+    /// Opens the file `name` of the container's directory: from its handle once there is
+    /// one, else by path.
+    pub fn open_file(&self, name: &str, flags: i32) -> std::io::Result<File> {
+        match self.dir_handle() {
+            Some(dir) => open_in(dir, Path::new(name), flags).map(File::from),
+            None => open(&self.dir.join(name), flags).map(File::from),
+        }
     }
 }
 
@@ -114,31 +121,21 @@ pub fn read_in(dir: &OwnedFd, name: impl AsRef<Path>) -> std::io::Result<String>
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
-    let opened = match below_root(dir) {
-        Some((root, below)) => match open_in(root, below, DIRECTORY) {
-            // A symlink on the way (none is expected: mount points come from mountinfo).
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => None,
-            other => Some(other),
-        },
-        None => None,
-    };
-    let opened = opened.unwrap_or_else(|| {
-        nix::fcntl::open(
-            dir,
-            OFlag::from_bits_truncate(DIRECTORY) | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(std::io::Error::from)
-    });
-    opened.with_context(|| format!("opening {}", dir.display()))
+    open(dir, DIRECTORY).with_context(|| format!("opening {}", dir.display()))
 }
 
-/// Reads the cgroup file at `path`.
-pub fn read(path: &Path) -> std::io::Result<String> {
-    match below_root(path) {
-        Some((root, below)) => read_in(root, below),
-        None => std::fs::read_to_string(path),
+/// Opens the cgroup file or directory at `path`, from the handle on /sys/fs/cgroup when it
+/// lies below it.
+pub fn open(path: &Path, flags: i32) -> std::io::Result<OwnedFd> {
+    if let Some((root, below)) = below_root(path) {
+        match open_in(root, below, flags) {
+            // A symlink on the way (none is expected: mount points come from mountinfo).
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {}
+            opened => return opened,
+        }
     }
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_CLOEXEC;
+    nix::fcntl::open(path, flags, Mode::empty()).map_err(std::io::Error::from)
 }
 
 /// Removes the (empty) cgroup directory `dir`.
@@ -288,7 +285,14 @@ pub fn check_and_plan(hierarchies: &mut [Hierarchy]) -> Result<Vec<PathBuf>> {
         }
         let absent = &levels[..existing.as_ref().map_or(levels.len(), |(index, _)| *index)];
         missing.extend(absent.iter().rev().map(|level| level.to_path_buf()));
-        hierarchy.anchor = existing.map(|(index, handle)| (levels[index].to_path_buf(), handle));
+        // With no level there yet, the first is made in the hierarchy's root.
+        hierarchy.anchor = Some(match existing {
+            Some((index, handle)) => (levels[index].to_path_buf(), handle),
+            None => (
+                hierarchy.mount_point.clone(),
+                open_dir(&hierarchy.mount_point)?,
+            ),
+        });
     }
     Ok(missing)
 }
@@ -377,23 +381,6 @@ pub fn own_v1_dirs() -> Result<Vec<(std::ffi::OsString, PathBuf)>> {
         dirs.push((name, mount_point.join(relative)));
     }
     Ok(dirs)
-}
-
-/// Makes each of `dirs` (parents first). One that appeared meanwhile was made by someone
-/// else: refused, since skiff could neither remove it nor trust what is in it.
-pub fn make(dirs: &[PathBuf]) -> Result<()> {
-    for dir in dirs {
-        match std::fs::create_dir(dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-                "linux.cgroupsPath: cgroup {} was created by someone else while this \
-                 container was being created",
-                dir.display()
-            ),
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
-        }
-    }
-    Ok(())
 }
 
 /// Moves `pid` into `dir`.
@@ -526,20 +513,19 @@ mod tests {
 
     #[test]
     fn missing_levels_are_listed_parents_first() {
+        // Planning opens the hierarchy's root when no level exists: a real directory.
+        let root = std::env::temp_dir().join(format!("skiff-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
         let hierarchy = Hierarchy {
             controllers: vec![],
-            mount_point: PathBuf::from("/nonexistent-skiff-test"),
-            dir: PathBuf::from("/nonexistent-skiff-test/a/b"),
+            mount_point: root.clone(),
+            dir: root.join("a/b"),
             unified: true,
             anchor: None,
         };
-        assert_eq!(
-            check_and_plan(&mut [hierarchy]).unwrap(),
-            vec![
-                PathBuf::from("/nonexistent-skiff-test/a"),
-                PathBuf::from("/nonexistent-skiff-test/a/b")
-            ]
-        );
+        let planned = check_and_plan(&mut [hierarchy]);
+        std::fs::remove_dir(&root).unwrap();
+        assert_eq!(planned.unwrap(), vec![root.join("a"), root.join("a/b")]);
     }
 
     #[test]

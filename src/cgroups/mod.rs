@@ -23,6 +23,7 @@ mod v2_devices;
 
 pub use entry::Entry;
 use hierarchy::Hierarchy;
+pub use hierarchy::CGROUP_ROOT;
 
 /// The cgroup path for a container. Absolute paths are used as given. A relative path, and
 /// the default `<id>` when the config names none (or `""`), sit under the root of each
@@ -182,10 +183,10 @@ impl Cgroup {
             let may_exist = !self.record.dirs.contains(dir);
             let made = match self.hierarchies.iter_mut().find(|h| h.dir.starts_with(dir)) {
                 Some(hierarchy) => hierarchy.make_level(dir, may_exist),
-                None => match hierarchy::make(std::slice::from_ref(dir)) {
-                    Err(_) if may_exist && dir.is_dir() => Ok(()),
-                    other => other,
-                },
+                None => Err(anyhow::anyhow!(
+                    "cgroup {} is in none of the planned hierarchies",
+                    dir.display()
+                )),
             };
             if let Err(error) = made {
                 self.record.made.truncate(index);

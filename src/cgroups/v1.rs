@@ -2,7 +2,7 @@
 //! while the cgroup is still empty, and cpuset's empty-until-inherited CPUs and nodes.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -33,10 +33,7 @@ pub fn apply_devices(devices: &Hierarchy, rules: &[LinuxDeviceCgroup]) -> Result
     // The kernel takes one rule per write, so one descriptor per file serves them all.
     let open = |file: &str| -> Result<(File, PathBuf)> {
         let path = devices.dir.join(file);
-        let opened = match devices.dir_handle() {
-            Some(dir) => hierarchy::open_in(dir, Path::new(file), libc::O_WRONLY).map(File::from),
-            None => std::fs::OpenOptions::new().write(true).open(&path),
-        };
+        let opened = devices.open_file(file, libc::O_WRONLY);
         let file = opened.with_context(|| format!("opening {}", path.display()))?;
         Ok((file, path))
     };
@@ -59,7 +56,13 @@ pub fn apply_devices(devices: &Hierarchy, rules: &[LinuxDeviceCgroup]) -> Result
 /// empty level what the nearest level above it with a value has. The container's own
 /// directory, the usual empty one, is read and written through its handle.
 pub fn inherit_cpuset(cpuset: &Hierarchy) -> Result<()> {
-    let own = |level: &Path| cpuset.dir_handle().filter(|_| level == cpuset.dir);
+    let open = |level: &Path, file: &str, flags: i32| -> std::io::Result<File> {
+        if level == cpuset.dir {
+            cpuset.open_file(file, flags)
+        } else {
+            hierarchy::open(&level.join(file), flags).map(File::from)
+        }
+    };
     for file in ["cpuset.cpus", "cpuset.mems"] {
         // From the container's directory up to the first level with a value...
         let mut empty = Vec::new();
@@ -69,11 +72,10 @@ pub fn inherit_cpuset(cpuset: &Hierarchy) -> Result<()> {
             .ancestors()
             .take_while(|a| a.starts_with(&cpuset.mount_point))
         {
-            let text = match own(level) {
-                Some(dir) => hierarchy::read_in(dir, file),
-                None => hierarchy::read(&level.join(file)),
-            };
-            value = text.unwrap_or_default().trim().to_string();
+            value.clear();
+            let _ =
+                open(level, file, libc::O_RDONLY).and_then(|mut f| f.read_to_string(&mut value));
+            value = value.trim().to_string();
             if !value.is_empty() {
                 break;
             }
@@ -81,13 +83,9 @@ pub fn inherit_cpuset(cpuset: &Hierarchy) -> Result<()> {
         }
         // ...and that value down to each empty level, parents first.
         for level in empty.iter().rev() {
-            let path = level.join(file);
-            let written = match own(level) {
-                Some(dir) => hierarchy::open_in(dir, Path::new(file), libc::O_WRONLY)
-                    .and_then(|fd| File::from(fd).write_all(value.as_bytes())),
-                None => std::fs::write(&path, &value),
-            };
-            written.with_context(|| format!("writing {}", path.display()))?;
+            open(level, file, libc::O_WRONLY)
+                .and_then(|mut f| f.write_all(value.as_bytes()))
+                .with_context(|| format!("writing {}", level.join(file).display()))?;
         }
     }
     Ok(())

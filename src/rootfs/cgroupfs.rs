@@ -15,10 +15,10 @@ use nix::sys::stat::Mode;
 use super::mounts::{remount, verify, MountContext};
 use super::options::MountOptions;
 use super::paths;
+use crate::cgroups::CGROUP_ROOT;
 use crate::sys;
 
 const DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
-const HOST_ROOT: &str = "/sys/fs/cgroup";
 
 pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOptions) -> Result<()> {
     let Some(views) = ctx.cgroup_v1_views else {
@@ -41,7 +41,7 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
     // The sources, the container's directories in the host's hierarchies, are looked up
     // from one handle on the host's /sys/fs/cgroup for the same reason.
     let host = nix::fcntl::open(
-        HOST_ROOT,
+        CGROUP_ROOT,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
@@ -49,7 +49,7 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
     for (name, own) in views {
         let shown = || destination.join(name).display().to_string();
         let source_fd = own
-            .strip_prefix(HOST_ROOT)
+            .strip_prefix(CGROUP_ROOT)
             .ok()
             .zip(host.as_ref())
             .and_then(|(below, host)| sys::open_beneath(host.as_raw_fd(), below, DIRECTORY).ok());
@@ -107,7 +107,7 @@ fn unified(ctx: &MountContext, destination: &Path, options: &MountOptions) -> Re
         verify(ctx.root, destination)?;
         return Ok(());
     }
-    let own = Path::new("/sys/fs/cgroup").join(paths::relative(ctx.cgroup_path));
+    let own = Path::new(CGROUP_ROOT).join(paths::relative(ctx.cgroup_path));
     mount(
         Some(&own),
         sys::fd_path(&target).as_str(),

@@ -389,7 +389,8 @@ core::arch::global_asm!(
     "mov r10, rsp",
     "mov r8d, 0x1000",
     "syscall",
-    // After open_tree, done or failed: close the mount's descriptor and start normally.
+    // After open_tree, failed (mount_setattr, or the exec): close the mount's descriptor
+    // and start normally.
     "7:",
     "mov eax, 3",
     "mov rdi, rbp",
