@@ -94,7 +94,7 @@ pub fn relay(
             }
             let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
             if ready(&fds[1]) && on_signal()? {
-                drain(master, &mut buffer);
+                drain(master);
                 return Ok(true);
             }
             if ready(&fds[0]) {
@@ -122,10 +122,11 @@ pub fn relay(
     result
 }
 
-/// Copies what the container wrote before it exited.
-fn drain(master: &OwnedFd, buffer: &mut [u8]) {
+/// Copies to stdout what the container wrote before it exited.
+pub fn drain(master: &OwnedFd) {
+    let mut buffer = [0u8; 8192];
     let _ = nix::fcntl::fcntl(master, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-    while let Ok(n) = nix::unistd::read(master, buffer) {
+    while let Ok(n) = nix::unistd::read(master, &mut buffer) {
         if n == 0 || write_all(&std::io::stdout(), &buffer[..n]).is_err() {
             break;
         }

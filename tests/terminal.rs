@@ -52,6 +52,38 @@ fn foreground_run_relays_the_terminal() {
     c.assert_nothing_left();
 }
 
+/// A container that is done before `run` starts waiting for it (here: a poststart hook
+/// holds `run` until the container is a zombie) still has its output relayed: it waits in
+/// the pty, and the exit seen first must not skip it.
+#[test]
+fn foreground_run_relays_what_a_container_wrote_before_the_wait() {
+    let rt = Runtime::new("fgttyearly");
+    let mut b = Bundle::new("fgttyearly");
+    b.set("/process/terminal", json!(true));
+    b.args(&["sh", "-c", "tty && echo written-early"]);
+    let until_exited = r#"pid=$(sed 's/.*"pid": *\([0-9]*\).*/\1/')
+for i in $(seq 250); do
+  case "$(cut -d' ' -f3 /proc/$pid/stat)" in Z) exit 0;; esac
+  sleep 0.02
+done
+exit 1"#;
+    b.set(
+        "/hooks",
+        json!({"poststart": [{"path": "/bin/sh", "args": ["sh", "-c", until_exited]}]}),
+    );
+    let c = rt.container(&b);
+    let out = rt.exec(&["run", "--bundle", b.dir_str(), &c.id]);
+    out.assert_ok();
+    assert!(out.stdout.contains("/dev/pts/0"), "{:?}", out.stdout);
+    assert!(out.stdout.contains("written-early"), "{:?}", out.stdout);
+    assert!(
+        !out.stderr.contains("poststart"),
+        "the hook did not see the container exit: {:?}",
+        out.stderr
+    );
+    c.assert_nothing_left();
+}
+
 #[test]
 fn systemd_cgroup_driver_without_systemd_is_a_clear_error() {
     // SKIFF-SPECIFIC error text. This machine has no systemd: the driver must be refused

@@ -48,8 +48,11 @@ pub fn wait(
         }
         Ok(false)
     };
-    if !exited {
-        if let Some(master) = terminal {
+    if let Some(master) = terminal {
+        if exited {
+            // What it wrote before it exited still waits in the pty.
+            terminal::drain(master);
+        } else {
             exited = terminal::relay(master, &mut on_signal, signals)?;
         }
     }
