@@ -50,7 +50,42 @@ pub struct Hierarchy {
     anchor: Option<(PathBuf, OwnedFd)>,
 }
 
+/// A level of the plan went away before the next one was made in it: another container's
+/// removal of an intermediate level both had found (its `rmdir` came first, while this
+/// create's directory below it did not exist yet). Planning again makes that level anew.
+#[derive(Debug)]
+pub struct LevelVanished(pub PathBuf);
+
+impl std::fmt::Display for LevelVanished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cgroup {}: a level above it was removed while it was being made",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for LevelVanished {}
+
 impl Hierarchy {
+    /// The hierarchy mounted at `mount_point`, the container's directory `dir` in it; not
+    /// planned yet.
+    pub fn new(
+        controllers: Vec<String>,
+        dir: PathBuf,
+        mount_point: PathBuf,
+        unified: bool,
+    ) -> Self {
+        Hierarchy {
+            controllers,
+            mount_point,
+            dir,
+            unified,
+            anchor: None,
+        }
+    }
+
     pub fn has(&self, controller: &str) -> bool {
         self.controllers.iter().any(|c| c == controller)
     }
@@ -86,10 +121,19 @@ impl Hierarchy {
                  container was being created",
                 dir.display()
             ),
+            // ENODEV: kernfs' answer for a directory removed while it was open.
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENODEV) => {
+                return Err(LevelVanished(dir.to_path_buf()).into())
+            }
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
-        let opened = open_in(anchor, Path::new(name), DIRECTORY)
-            .with_context(|| format!("opening {}", dir.display()))?;
+        let opened = match open_in(anchor, Path::new(name), DIRECTORY) {
+            Ok(opened) => opened,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(LevelVanished(dir.to_path_buf()).into())
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {}", dir.display())),
+        };
         self.anchor = Some((dir.to_path_buf(), opened));
         Ok(())
     }
@@ -180,12 +224,13 @@ pub fn discover(path: &Path) -> Result<Vec<Hierarchy>> {
     }
     Ok(mounts
         .into_iter()
-        .map(|(mount_point, controllers, unified)| Hierarchy {
-            dir: mount_point.join(&relative),
-            controllers,
-            mount_point,
-            unified,
-            anchor: None,
+        .map(|(mount_point, controllers, unified)| {
+            Hierarchy::new(
+                controllers,
+                mount_point.join(&relative),
+                mount_point,
+                unified,
+            )
         })
         .collect())
 }
@@ -516,16 +561,24 @@ mod tests {
         // Planning opens the hierarchy's root when no level exists: a real directory.
         let root = std::env::temp_dir().join(format!("skiff-plan-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
-        let hierarchy = Hierarchy {
-            controllers: vec![],
-            mount_point: root.clone(),
-            dir: root.join("a/b"),
-            unified: true,
-            anchor: None,
-        };
+        let hierarchy = Hierarchy::new(vec![], root.join("a/b"), root.clone(), true);
         let planned = check_and_plan(&mut [hierarchy]);
         std::fs::remove_dir(&root).unwrap();
         assert_eq!(planned.unwrap(), vec![root.join("a"), root.join("a/b")]);
+    }
+
+    #[test]
+    fn a_level_removed_after_planning_is_reported_as_vanished() {
+        let root = std::env::temp_dir().join(format!("skiff-vanished-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        let mut hierarchies = [Hierarchy::new(vec![], root.join("a/b"), root.clone(), true)];
+        let planned = check_and_plan(&mut hierarchies).unwrap();
+        assert_eq!(planned, vec![root.join("a/b")]);
+        std::fs::remove_dir(root.join("a")).unwrap();
+        let made = hierarchies[0].make_level(&root.join("a/b"), false);
+        std::fs::remove_dir(&root).unwrap();
+        let error = made.expect_err("made below a removed directory");
+        assert!(error.is::<LevelVanished>(), "{error:#}");
     }
 
     #[test]

@@ -22,8 +22,8 @@ mod v2;
 mod v2_devices;
 
 pub use entry::Entry;
-use hierarchy::Hierarchy;
 pub use hierarchy::CGROUP_ROOT;
+use hierarchy::{Hierarchy, LevelVanished};
 
 /// The cgroup path for a container. Absolute paths are used as given. A relative path, and
 /// the default `<id>` when the config names none (or `""`), sit under the root of each
@@ -194,6 +194,31 @@ impl Cgroup {
             }
         }
         Ok(())
+    }
+
+    /// After `check_and_plan`: has `save` record the plan, then makes it. A level that a
+    /// sibling container's removal takes away in between (`LevelVanished`: both found it,
+    /// the sibling's `rmdir` came before this create's directory below it) is planned and
+    /// made again, what this made meanwhile removed first, a few times at most.
+    pub fn make_recorded(
+        &mut self,
+        spec: &Spec,
+        mut save: impl FnMut(&CgroupRecord) -> Result<()>,
+    ) -> Result<()> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            save(&self.record)?;
+            match self.make() {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < ATTEMPTS && e.is::<LevelVanished>() => {
+                    self.remove_unused()?;
+                    self.check_and_plan(spec)?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Everything that can be done before the init exists: the device rules and the
@@ -521,6 +546,48 @@ mod tests {
             .push(serde_json::json!({"type": "user"}));
         let spec: Spec = serde_json::from_value(config).unwrap();
         assert!(!can_make_devices(&spec));
+    }
+
+    #[test]
+    fn a_parent_removed_between_plan_and_make_is_made_again() {
+        // As when a sibling container's delete removes the parent both found: here the
+        // removal comes while the plan is being saved.
+        let root = std::env::temp_dir().join(format!("skiff-remake-{}", std::process::id()));
+        let (parent, dir) = (root.join("p"), root.join("p/c"));
+        std::fs::create_dir_all(&parent).unwrap();
+        let mut cgroup = Cgroup {
+            record: CgroupRecord {
+                driver: Driver::CgroupfsV2,
+                path: PathBuf::from("/p/c"),
+                dirs: vec![dir.clone()],
+                made: Vec::new(),
+            },
+            id: "c".to_string(),
+            hierarchies: vec![Hierarchy::new(vec![], dir.clone(), root.clone(), true)],
+            manager: std::cell::OnceCell::new(),
+        };
+        let spec = spec_with(None);
+        cgroup.check_and_plan(&spec).unwrap();
+        let mut saved = Vec::new();
+        let made = cgroup.make_recorded(&spec, |planned| {
+            if saved.is_empty() {
+                std::fs::remove_dir(&parent).unwrap();
+            }
+            saved.push(planned.made.clone());
+            Ok(())
+        });
+        let exists = dir.is_dir();
+        let _ = std::fs::remove_dir(&dir);
+        let _ = std::fs::remove_dir(&parent);
+        std::fs::remove_dir(&root).unwrap();
+        made.unwrap();
+        assert!(exists, "the container's directory was not made");
+        // The second plan, saved before it was made, lists the parent made again.
+        assert_eq!(
+            saved,
+            vec![vec![dir.clone()], vec![parent.clone(), dir.clone()]]
+        );
+        assert_eq!(cgroup.record().made, vec![parent, dir]);
     }
 
     #[test]

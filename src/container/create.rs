@@ -109,10 +109,11 @@ pub(super) fn make_recorded_cgroup<'a>(
     undo_slot: &'a mut Option<Cgroup>,
 ) -> Result<&'a Cgroup> {
     cgroup.check_and_plan(spec)?;
-    record.cgroup = Some(cgroup.record().clone());
-    dir.save(record)?;
     let cgroup = undo_slot.insert(cgroup);
-    cgroup.make()?;
+    cgroup.make_recorded(spec, |planned| {
+        record.cgroup = Some(planned.clone());
+        dir.save(record)
+    })?;
     cgroup.prepare(spec)?;
     Ok(cgroup)
 }
