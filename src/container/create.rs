@@ -230,6 +230,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         console,
         joined,
         new_user_ns,
+        unprivileged_parent: !nix::unistd::geteuid().is_root(),
         new_cgroup_ns: is_new(LinuxNamespaceType::Cgroup),
         new_time_ns: is_new(LinuxNamespaceType::Time),
         no_pivot: options.no_pivot,

@@ -45,6 +45,10 @@ pub struct InitSetup<'a> {
     /// namespace around the clone, the init joins the user namespace.
     pub joined: Vec<(CloneFlags, OwnedFd)>,
     pub new_user_ns: bool,
+    /// Whether skiff runs as an unprivileged user, which must write the ID mappings of
+    /// the init's new user namespace itself. Told by the parent: the init's own euid says
+    /// 0 as soon as the parent has written its uid_map, which may be before the init looks.
+    pub unprivileged_parent: bool,
     pub new_cgroup_ns: bool,
     pub new_time_ns: bool,
     pub no_pivot: bool,
@@ -94,7 +98,7 @@ fn become_container(setup: &InitSetup, channel: &Channel) -> Result<Infallible> 
     // unprivileged parent still has to write its ID mappings, which /proc lets only the
     // owner of a dumpable process do: then only after the parent is done (nothing but
     // that same user could reach it meanwhile).
-    let unprivileged_parent = !nix::unistd::geteuid().is_root();
+    let unprivileged_parent = setup.unprivileged_parent;
     if !unprivileged_parent {
         nix::sys::prctl::set_dumpable(false).context("making the init non-dumpable")?;
     }

@@ -301,7 +301,9 @@ pub fn configure(
 ) -> Result<()> {
     configure_steps(spawned, spec, new_user_ns, cgroup, entry).map_err(|error| {
         // If the init failed meanwhile, its own report says why; ours would only say that
-        // it is gone.
+        // it is gone. It may as well be waiting for the next step: end it first, so that
+        // the channel holds its report or ends, instead of waiting for it for ever.
+        let _ = crate::sys::send_signal(spawned.pid, libc::SIGKILL);
         match spawned.channel.receive() {
             Ok(Some(Message::Failed(reason))) => anyhow::anyhow!("container init: {reason}"),
             _ => error,
