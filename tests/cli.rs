@@ -287,3 +287,28 @@ fn output_to_a_closed_pipe_is_not_a_crash() {
     assert_eq!(out.code(), 0, "stderr: {}", out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
 }
+
+#[test]
+fn help_describes_every_command() {
+    // The subcommands' arguments are built only for the one parsed; their descriptions
+    // must still be in the top-level help (they were lost once that way).
+    let out = Runtime::new("helplist").exec_noroot(&["--help"]);
+    out.assert_ok();
+    let commands: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert!(commands.len() >= 17, "{}", out.stdout);
+    for line in commands {
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        assert!(
+            words.next().is_some(),
+            "no description for {name}: {}",
+            out.stdout
+        );
+    }
+}

@@ -4,7 +4,8 @@ use super::criu_flags::CommonArgs;
 use super::Global;
 use crate::container::checkpoint::{checkpoint, parse_page_server, CheckpointOptions};
 
-/// Checkpoint a running container with CRIU
+// `skiff checkpoint`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]

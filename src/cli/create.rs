@@ -5,7 +5,8 @@ use anyhow::Result;
 use super::Global;
 use crate::container::create::{create, CreateOptions, Launch};
 
-/// Create a container, set up and waiting for `start`
+// `skiff create`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -14,7 +15,8 @@ pub struct Args {
     pub id: String,
 }
 
-/// The flags `create` and `run` share.
+// The flags `create` and `run` share (a plain comment: clap would make a doc comment
+// the description of both).
 #[derive(clap::Args)]
 pub struct CreateArgs {
     /// The bundle directory (holding config.json)

@@ -2,7 +2,8 @@ use anyhow::Result;
 
 use super::Global;
 
-/// Delete a container: its processes (with --force), cgroup and state
+// `skiff delete`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// Kill the container first if it is still running

@@ -3,7 +3,8 @@ use anyhow::Result;
 use super::Global;
 use crate::container::events;
 
-/// Print a container's resource usage (and OOM events) as JSON
+// `skiff events`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// Print one stats event and exit

@@ -5,7 +5,8 @@ use anyhow::{bail, Result};
 use super::Global;
 use crate::container::exec::{exec, ExecOptions, Overrides, ProcessSource};
 
-/// Run a new process inside a container
+// `skiff exec`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// A JSON file with the process to run (the config's `process` object), used as it is

@@ -2,7 +2,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
-/// Print what this skiff supports, as the runtime-spec features document (JSON)
+// `skiff features`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {}
 

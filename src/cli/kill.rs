@@ -3,7 +3,8 @@ use anyhow::Result;
 use super::Global;
 use crate::container::kill;
 
-/// Send a signal to a container's init (or, with --all, to all its processes)
+// `skiff kill`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// Signal every process in the container's cgroup

@@ -12,7 +12,8 @@ enum ListFormat {
     Json,
 }
 
-/// List the containers under --root
+// `skiff list`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// Output format

@@ -3,7 +3,8 @@ use anyhow::Result;
 use super::Global;
 use crate::container::pause;
 
-/// Freeze every process of a running container
+// `skiff pause`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// The container's ID

@@ -3,7 +3,8 @@ use anyhow::{bail, Result};
 use super::Global;
 use crate::container::ps;
 
-/// List the processes of a container (every process in its cgroup)
+// `skiff ps`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// Output format: table (the host's ps rows) or json (an array of host PIDs)

@@ -6,7 +6,8 @@ use super::criu_flags::CommonArgs;
 use super::Global;
 use crate::container::restore::{restore, RestoreOptions};
 
-/// Restore a container from a CRIU checkpoint
+// `skiff restore`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]

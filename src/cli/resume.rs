@@ -3,7 +3,8 @@ use anyhow::Result;
 use super::Global;
 use crate::container::pause;
 
-/// Thaw every process of a paused container
+// `skiff resume`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// The container's ID

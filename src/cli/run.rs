@@ -4,7 +4,8 @@ use super::create::CreateArgs;
 use super::Global;
 use crate::container::create::{create, Launch};
 
-/// Create and start a container in one step
+// `skiff run`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]

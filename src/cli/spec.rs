@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-/// Write a starter config.json into a bundle
+// `skiff spec`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// The bundle directory to write config.json into

@@ -2,7 +2,8 @@ use anyhow::Result;
 
 use super::Global;
 
-/// Start a created container: its init execs the configured program
+// `skiff start`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// The container's ID

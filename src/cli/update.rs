@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use super::Global;
 use crate::container::update::{self, parse_size, Patch};
 
-/// Change a running container's cgroup limits
+// `skiff update`: its description is on `cli::Command`, where help finds it
+// without building these arguments.
 #[derive(clap::Args)]
 pub struct Args {
     /// A LinuxResources JSON file with the new limits, or - for stdin
