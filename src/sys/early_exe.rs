@@ -421,8 +421,44 @@ core::arch::global_asm!(
     "jmp 70b",
     "79:",
     "ret",
-    // The normal start, with the stack and rdx as the kernel set them.
+    // The normal start, with the stack and rdx as the kernel set them. First the
+    // writable segments (relro and data) are populated, as the remap does with
+    // MAP_POPULATE (a no-op after it): glibc's relocation of this static PIE writes
+    // nearly every page of them, one copy-on-write fault each, where one
+    // madvise(MADV_POPULATE_WRITE) copies them all. A kernel without it (before 5.14)
+    // refuses the advice, and the pages fault in as they did. r9 counts the program
+    // headers down (a syscall clobbers rcx and r11).
     "80:",
+    "lea rbx, [rip + __ehdr_start]",
+    "mov r14, [rbx + 32]",
+    "add r14, rbx",
+    "movzx r9d, word ptr [rbx + 56]",
+    "movzx r15d, word ptr [rbx + 54]",
+    "81:",
+    "test r9, r9",
+    "jz 84f",
+    "cmp dword ptr [r14], 1",
+    "jne 83f",
+    "test dword ptr [r14 + 4], 2",
+    "jz 83f",
+    "mov rsi, [r14 + 32]",
+    "test rsi, rsi",
+    "jz 83f",
+    // madvise(bias + page(vaddr), filesz + offset-in-page, MADV_POPULATE_WRITE)
+    "mov rdi, [r14 + 16]",
+    "mov rax, rdi",
+    "and rax, 0xfff",
+    "add rsi, rax",
+    "sub rdi, rax",
+    "add rdi, rbx",
+    "mov edx, 23",
+    "mov eax, 28",
+    "syscall",
+    "83:",
+    "add r14, r15",
+    "dec r9",
+    "jmp 81b",
+    "84:",
     "mov rsp, r12",
     "mov rdx, r13",
     "xor ebp, ebp",
