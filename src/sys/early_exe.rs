@@ -458,7 +458,16 @@ core::arch::global_asm!(
     "add r14, r15",
     "dec r9",
     "jmp 81b",
+    // The stack too: its first 96 KiB below the entry stack pointer, which the kernel's
+    // 128 KiB stack mapping always covers (Rust's frames grow it ~20 pages, a fault each).
     "84:",
+    "lea rdi, [r12 - 0x18000]",
+    "and rdi, -4096",
+    "mov rsi, r12",
+    "sub rsi, rdi",
+    "mov edx, 23",
+    "mov eax, 28",
+    "syscall",
     "mov rsp, r12",
     "mov rdx, r13",
     "xor ebp, ebp",
