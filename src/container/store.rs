@@ -44,22 +44,17 @@ const CREATING_DIR: &str = ".creating";
 pub struct ContainerDir {
     pub path: PathBuf,
     _lock: Flock<File>,
-    /// Whether `state.json` exists: a new directory's first record has nothing to swap
-    /// with, and is renamed into place.
-    recorded: std::cell::Cell<bool>,
 }
 
 impl ContainerDir {
-    /// Creates the directory for a new container, locked, with its configuration in it;
+    /// Creates the directory for a new container with `record` already in it, locked;
     /// fails if the ID is taken. The `mkdir` of `<root>/<id>` takes the ID; until the
-    /// first record is in it (the caller's first `save`), every reader treats the
-    /// directory as absent (as a leftover of an interrupted `delete`, which `delete
-    /// --force` removes), and the creator holds its lock from the start. One directory
-    /// operation on the shared root per create: parallel creates all queue on that
-    /// directory's lock, and a temporary directory renamed into place took three more and
-    /// the filesystem's rename lock. The configuration is written in place, not through
-    /// a temporary file: no one reads it before the first record is there.
-    pub fn create(root: &Path, id: &str, config: &oci_spec::runtime::Spec) -> Result<ContainerDir> {
+    /// first record is in it, every reader treats the directory as absent (as a leftover
+    /// of an interrupted `delete`, which `delete --force` removes), and the creator holds
+    /// its lock from the start. One directory operation on the shared root per create:
+    /// parallel creates all queue on that directory's lock, and a temporary directory
+    /// renamed into place took three more and the filesystem's rename lock.
+    pub fn create(root: &Path, id: &str, record: &Record) -> Result<ContainerDir> {
         validate_id(id)?;
         // A plain lookup first: mkdir of an existing directory still takes its parent's
         // lock for writing.
@@ -91,8 +86,7 @@ impl ContainerDir {
                 return Err(error);
             }
         };
-        dir.recorded.set(false);
-        if let Err(error) = dir.write_config(config) {
+        if let Err(error) = dir.save(record) {
             let _ = std::fs::remove_dir_all(&dir.path);
             return Err(error);
         }
@@ -143,11 +137,7 @@ impl ContainerDir {
     fn lock(path: PathBuf) -> Result<ContainerDir> {
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let lock = lock_file(file, FlockArg::LockExclusiveNonblock, &path)?;
-        Ok(ContainerDir {
-            path,
-            _lock: lock,
-            recorded: std::cell::Cell::new(true),
-        })
+        Ok(ContainerDir { path, _lock: lock })
     }
 
     /// Whether the locked directory is still the one at `path` (not removed, or replaced
@@ -194,12 +184,6 @@ impl ContainerDir {
         // Unlocked before the swap: a reader blocked on it then reads the new record.
         drop(file);
         let target = self.path.join(STATE_FILE);
-        if !self.recorded.get() {
-            std::fs::rename(&spare, &target)
-                .with_context(|| format!("renaming {} into place", spare.display()))?;
-            self.recorded.set(true);
-            return Ok(());
-        }
         match nix::fcntl::renameat2(
             nix::fcntl::AT_FDCWD,
             &spare,
@@ -224,13 +208,6 @@ impl ContainerDir {
     pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
         let bytes = serde_json::to_vec(spec).context("serialising the configuration")?;
         self.replace_file(CONFIG_FILE, &bytes)
-    }
-
-    /// A new directory's configuration: written in place (see `create`).
-    fn write_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
-        let bytes = serde_json::to_vec(spec).context("serialising the configuration")?;
-        let path = self.path.join(CONFIG_FILE);
-        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Writes `name` in the directory atomically (temp file + rename).
@@ -425,17 +402,6 @@ mod tests {
         }
     }
 
-    fn spec() -> oci_spec::runtime::Spec {
-        serde_json::from_str(r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#).unwrap()
-    }
-
-    /// A new container's directory with its first record.
-    fn created(root: &Path, id: &str) -> ContainerDir {
-        let dir = ContainerDir::create(root, id, &spec()).unwrap();
-        dir.save(&record(id)).unwrap();
-        dir
-    }
-
     fn scratch_root(tag: &str) -> PathBuf {
         let root = std::env::temp_dir().join(format!("skiff-store-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -445,10 +411,12 @@ mod tests {
     #[test]
     fn a_published_directory_has_its_record_and_the_id_is_taken_once() {
         let root = scratch_root("publish");
-        let dir = created(&root, "a");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
         assert_eq!(dir.path, root.join("a"));
         assert_eq!(load(&root, "a").unwrap().id, "a");
-        let err = ContainerDir::create(&root, "a", &spec()).err().unwrap();
+        let err = ContainerDir::create(&root, "a", &record("a"))
+            .err()
+            .unwrap();
         assert!(
             err.to_string().contains("container with id exists"),
             "{err}"
@@ -468,7 +436,7 @@ mod tests {
     #[test]
     fn the_saved_hooks_are_read_without_the_rest_of_the_configuration() {
         let root = scratch_root("hooks");
-        let dir = created(&root, "a");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
         let mut spec: oci_spec::runtime::Spec = serde_json::from_str(
             r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
                 "hooks": {"poststop": [{"path": "/bin/echo", "args": ["echo", "gone"]}]}}"#,
@@ -493,7 +461,7 @@ mod tests {
     fn an_existing_empty_directory_is_not_replaced() {
         let root = scratch_root("empty");
         std::fs::create_dir_all(root.join("a")).unwrap();
-        assert!(ContainerDir::create(&root, "a", &spec()).is_err());
+        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
         let leftover = ContainerDir::open_leftover(&root, "a")
             .unwrap()
             .expect("leftover");
@@ -524,13 +492,13 @@ mod tests {
     fn a_create_leaves_no_creating_dir_behind() {
         let root = scratch_root("no-creating-left");
         // Also after a failed one (the ID is taken).
-        let dir = created(&root, "a");
-        assert!(ContainerDir::create(&root, "a", &spec()).is_err());
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
         assert!(!root.join(CREATING_DIR).exists());
         // A create does not remove another create's directory in flight.
         let other = root.join(CREATING_DIR).join("1");
         std::fs::create_dir_all(&other).unwrap();
-        let b = created(&root, "b");
+        let b = ContainerDir::create(&root, "b", &record("b")).unwrap();
         assert!(other.exists());
         b.remove().unwrap();
         dir.remove().unwrap();
@@ -541,7 +509,7 @@ mod tests {
     fn updates_swap_the_record_with_a_spare_and_wait_for_readers() {
         use std::os::unix::fs::MetadataExt;
         let root = scratch_root("swap");
-        let dir = created(&root, "a");
+        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
         let state = root.join("a").join(STATE_FILE);
         let spare = root.join("a").join(SPARE_STATE_FILE);
         let mut updated = record("a");
