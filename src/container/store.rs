@@ -73,12 +73,21 @@ impl ContainerDir {
             }
             Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
+        let dir = Self::claim_made(path, id)?;
+        if let Err(error) = dir.save(record) {
+            let _ = std::fs::remove_dir_all(&dir.path);
+            return Err(error);
+        }
+        Ok(dir)
+    }
+
+    /// Locks the directory this create has just made at `path`. Between the `mkdir` and
+    /// the lock, a `delete --force` may remove the empty directory and another create of
+    /// the ID make its own there: whichever locks that one first has it. The loser finds
+    /// the winner's record in it (or the directory gone) and fails, touching nothing:
+    /// removing it would remove a whole container's record.
+    fn claim_made(path: PathBuf, id: &str) -> Result<ContainerDir> {
         let dir = match Self::lock(path.clone()) {
-            // A `delete --force` of the ID may have removed the empty directory (or
-            // replaced it) before the lock was taken: that container is gone.
-            Ok(dir) if !dir.is_in_place() => {
-                bail!("container {id:?} was deleted while it was being created")
-            }
             Ok(dir) => dir,
             Err(error) => {
                 // Empty still unless someone else has it: then it is theirs.
@@ -86,9 +95,13 @@ impl ContainerDir {
                 return Err(error);
             }
         };
-        if let Err(error) = dir.save(record) {
-            let _ = std::fs::remove_dir_all(&dir.path);
-            return Err(error);
+        // A `delete --force` of the ID may have removed the empty directory (or replaced
+        // it) before the lock was taken: that container is gone.
+        if !dir.is_in_place() {
+            bail!("container {id:?} was deleted while it was being created");
+        }
+        if dir.path.join(STATE_FILE).exists() {
+            return Err(super::errors::id_exists(id));
         }
         Ok(dir)
     }
@@ -454,6 +467,34 @@ mod tests {
         dir.save_config(&spec).unwrap();
         assert!(load_saved_hooks(&root, "a").unwrap().is_none());
         dir.remove().unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_create_that_loses_its_directory_to_another_leaves_the_winner_alone() {
+        let root = scratch_root("lost-claim");
+        std::fs::create_dir_all(&root).unwrap();
+        // This create's mkdir of the ID; before it takes the lock, a delete --force
+        // removes the empty directory and another create makes, locks and records its own.
+        let path = root.join("a");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::remove_dir(&path).unwrap();
+        let winner = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let mut theirs = record("a");
+        theirs.pid = 42;
+        winner.save(&theirs).unwrap();
+        drop(winner);
+        let err = ContainerDir::claim_made(path, "a").err().expect("refused");
+        assert!(
+            err.to_string().contains("container with id exists"),
+            "{err}"
+        );
+        assert_eq!(
+            load(&root, "a").unwrap().pid,
+            42,
+            "the winner's record is kept"
+        );
+        ContainerDir::open(&root, "a").unwrap().remove().unwrap();
         std::fs::remove_dir_all(&root).unwrap();
     }
 
