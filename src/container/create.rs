@@ -128,17 +128,17 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
         Some(config) => Some(Seccomp::prepare(config)?),
         None => None,
     };
-    // The record exists before anything outside the state directory does, and names
-    // this process as its creator until the container is complete.
+    // The record is saved before anything outside the state directory exists (with the
+    // cgroup's plan in it, by `make_recorded_cgroup`), and names this process as its
+    // creator until the container is complete.
     let mut record = Record::new_creation(&options.id, &bundle)?;
-    let dir = ContainerDir::create(&options.root, &options.id, &record)?;
+    let dir = ContainerDir::create(&options.root, &options.id, spec)?;
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
         pid: None,
     };
     let dir = undo.dir.as_ref().context("state directory")?;
-    dir.save_config(spec)?;
 
     let run_now = matches!(launch, Launch::Now { .. });
     let gate = match launch {
@@ -194,6 +194,7 @@ pub fn create(options: &CreateOptions, launch: Launch) -> Result<Created> {
             "rootless: cgroup {} is not writable, the container gets none",
             cgroup_path.display()
         ));
+        dir.save(&record)?;
         cgroups::Entry::default()
     } else {
         make_recorded_cgroup(cgroup, spec, dir, &mut record, &mut undo.cgroup)?.entry()?

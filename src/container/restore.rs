@@ -127,7 +127,7 @@ pub fn restore(options: &RestoreOptions) -> Result<Restored> {
     replace_checkpointed(&options.root, &options.id)?;
 
     let mut record = Record::new_creation(&options.id, &bundle)?;
-    let dir = ContainerDir::create(&options.root, &options.id, &record)?;
+    let dir = ContainerDir::create(&options.root, &options.id, spec)?;
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
@@ -135,7 +135,6 @@ pub fn restore(options: &RestoreOptions) -> Result<Restored> {
         criu_root: None,
     };
     let dir = undo.dir.as_ref().context("state directory")?;
-    dir.save_config(spec)?;
 
     let cgroup_path = cgroups::path_for(spec, &options.id, options.systemd_cgroup);
     let cgroup = Cgroup::plan(&cgroup_path, options.systemd_cgroup, &options.id)?;

@@ -44,17 +44,22 @@ const CREATING_DIR: &str = ".creating";
 pub struct ContainerDir {
     pub path: PathBuf,
     _lock: Flock<File>,
+    /// Whether `state.json` exists: a new directory's first record has nothing to swap
+    /// with, and is renamed into place.
+    recorded: std::cell::Cell<bool>,
 }
 
 impl ContainerDir {
-    /// Creates the directory for a new container with `record` already in it, locked;
+    /// Creates the directory for a new container, locked, with its configuration in it;
     /// fails if the ID is taken. The `mkdir` of `<root>/<id>` takes the ID; until the
-    /// first record is in it, every reader treats the directory as absent (as a leftover
-    /// of an interrupted `delete`, which `delete --force` removes), and the creator holds
-    /// its lock from the start. One directory operation on the shared root per create:
-    /// parallel creates all queue on that directory's lock, and a temporary directory
-    /// renamed into place took three more and the filesystem's rename lock.
-    pub fn create(root: &Path, id: &str, record: &Record) -> Result<ContainerDir> {
+    /// first record is in it (the caller's first `save`), every reader treats the
+    /// directory as absent (as a leftover of an interrupted `delete`, which `delete
+    /// --force` removes), and the creator holds its lock from the start. One directory
+    /// operation on the shared root per create: parallel creates all queue on that
+    /// directory's lock, and a temporary directory renamed into place took three more and
+    /// the filesystem's rename lock. The configuration is written in place, not through
+    /// a temporary file: no one reads it before the first record is there.
+    pub fn create(root: &Path, id: &str, config: &oci_spec::runtime::Spec) -> Result<ContainerDir> {
         validate_id(id)?;
         // A plain lookup first: mkdir of an existing directory still takes its parent's
         // lock for writing.
@@ -74,7 +79,8 @@ impl ContainerDir {
             Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
         }
         let dir = Self::claim_made(path, id)?;
-        if let Err(error) = dir.save(record) {
+        dir.recorded.set(false);
+        if let Err(error) = dir.write_config(config) {
             let _ = std::fs::remove_dir_all(&dir.path);
             return Err(error);
         }
@@ -150,7 +156,11 @@ impl ContainerDir {
     fn lock(path: PathBuf) -> Result<ContainerDir> {
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let lock = lock_file(file, FlockArg::LockExclusiveNonblock, &path)?;
-        Ok(ContainerDir { path, _lock: lock })
+        Ok(ContainerDir {
+            path,
+            _lock: lock,
+            recorded: std::cell::Cell::new(true),
+        })
     }
 
     /// Whether the locked directory is still the one at `path` (not removed, or replaced
@@ -197,6 +207,12 @@ impl ContainerDir {
         // Unlocked before the swap: a reader blocked on it then reads the new record.
         drop(file);
         let target = self.path.join(STATE_FILE);
+        if !self.recorded.get() {
+            std::fs::rename(&spare, &target)
+                .with_context(|| format!("renaming {} into place", spare.display()))?;
+            self.recorded.set(true);
+            return Ok(());
+        }
         match nix::fcntl::renameat2(
             nix::fcntl::AT_FDCWD,
             &spare,
@@ -221,6 +237,13 @@ impl ContainerDir {
     pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
         let bytes = serde_json::to_vec(spec).context("serialising the configuration")?;
         self.replace_file(CONFIG_FILE, &bytes)
+    }
+
+    /// A new directory's configuration: written in place (see `create`).
+    fn write_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let bytes = serde_json::to_vec(spec).context("serialising the configuration")?;
+        let path = self.path.join(CONFIG_FILE);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
     }
 
     /// Writes `name` in the directory atomically (temp file + rename).
@@ -415,6 +438,17 @@ mod tests {
         }
     }
 
+    fn spec() -> oci_spec::runtime::Spec {
+        serde_json::from_str(r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}}"#).unwrap()
+    }
+
+    /// A new container's directory with its first record.
+    fn created(root: &Path, id: &str) -> ContainerDir {
+        let dir = ContainerDir::create(root, id, &spec()).unwrap();
+        dir.save(&record(id)).unwrap();
+        dir
+    }
+
     fn scratch_root(tag: &str) -> PathBuf {
         let root = std::env::temp_dir().join(format!("skiff-store-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -424,12 +458,10 @@ mod tests {
     #[test]
     fn a_published_directory_has_its_record_and_the_id_is_taken_once() {
         let root = scratch_root("publish");
-        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let dir = created(&root, "a");
         assert_eq!(dir.path, root.join("a"));
         assert_eq!(load(&root, "a").unwrap().id, "a");
-        let err = ContainerDir::create(&root, "a", &record("a"))
-            .err()
-            .unwrap();
+        let err = ContainerDir::create(&root, "a", &spec()).err().unwrap();
         assert!(
             err.to_string().contains("container with id exists"),
             "{err}"
@@ -449,7 +481,7 @@ mod tests {
     #[test]
     fn the_saved_hooks_are_read_without_the_rest_of_the_configuration() {
         let root = scratch_root("hooks");
-        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let dir = created(&root, "a");
         let mut spec: oci_spec::runtime::Spec = serde_json::from_str(
             r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"},
                 "hooks": {"poststop": [{"path": "/bin/echo", "args": ["echo", "gone"]}]}}"#,
@@ -479,7 +511,7 @@ mod tests {
         let path = root.join("a");
         std::fs::create_dir(&path).unwrap();
         std::fs::remove_dir(&path).unwrap();
-        let winner = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let winner = created(&root, "a");
         let mut theirs = record("a");
         theirs.pid = 42;
         winner.save(&theirs).unwrap();
@@ -502,7 +534,7 @@ mod tests {
     fn an_existing_empty_directory_is_not_replaced() {
         let root = scratch_root("empty");
         std::fs::create_dir_all(root.join("a")).unwrap();
-        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
+        assert!(ContainerDir::create(&root, "a", &spec()).is_err());
         let leftover = ContainerDir::open_leftover(&root, "a")
             .unwrap()
             .expect("leftover");
@@ -533,13 +565,13 @@ mod tests {
     fn a_create_leaves_no_creating_dir_behind() {
         let root = scratch_root("no-creating-left");
         // Also after a failed one (the ID is taken).
-        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
-        assert!(ContainerDir::create(&root, "a", &record("a")).is_err());
+        let dir = created(&root, "a");
+        assert!(ContainerDir::create(&root, "a", &spec()).is_err());
         assert!(!root.join(CREATING_DIR).exists());
         // A create does not remove another create's directory in flight.
         let other = root.join(CREATING_DIR).join("1");
         std::fs::create_dir_all(&other).unwrap();
-        let b = ContainerDir::create(&root, "b", &record("b")).unwrap();
+        let b = created(&root, "b");
         assert!(other.exists());
         b.remove().unwrap();
         dir.remove().unwrap();
@@ -550,7 +582,7 @@ mod tests {
     fn updates_swap_the_record_with_a_spare_and_wait_for_readers() {
         use std::os::unix::fs::MetadataExt;
         let root = scratch_root("swap");
-        let dir = ContainerDir::create(&root, "a", &record("a")).unwrap();
+        let dir = created(&root, "a");
         let state = root.join("a").join(STATE_FILE);
         let spare = root.join("a").join(SPARE_STATE_FILE);
         let mut updated = record("a");
