@@ -302,6 +302,9 @@ fn extra_device_node() {
         json!([{
             "path": "/dev/myzero", "type": "c", "major": 1, "minor": 5,
             "fileMode": 0o640, "uid": 0, "gid": 0
+        }, {
+            "path": "/dev/sub/mynull", "type": "c", "major": 1, "minor": 3,
+            "fileMode": 0o602, "uid": 1000, "gid": 1001
         }]),
     );
     b.edit(|c| {
@@ -311,7 +314,8 @@ fn extra_device_node() {
             .push(json!({ "allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm" }))
     });
     b.sh(
-        "stat -c '%F %t:%T %a %u:%g' /dev/myzero; head -c 16 /dev/myzero | od -An -tx1 | tr -s ' '",
+        "stat -c '%F %t:%T %a %u:%g' /dev/myzero; head -c 16 /dev/myzero | od -An -tx1 | tr -s ' '; \
+         stat -c '%F %t:%T %a %u:%g' /dev/sub/mynull; umask",
     );
     let out = run_ok(&rt, &b);
     let lines: Vec<&str> = out.lines().collect();
@@ -321,6 +325,13 @@ fn extra_device_node() {
         "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00",
         "{out}"
     );
+    // Exactly the mode and owner asked for, also in a directory of its own; the
+    // container's umask is the process' default, not the one its nodes were made with.
+    assert_eq!(
+        lines[2], "character special file 1:3 602 1000:1001",
+        "{out}"
+    );
+    assert_eq!(lines[3], "0022", "{out}");
 }
 
 #[test]

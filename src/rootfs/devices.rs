@@ -77,23 +77,35 @@ pub fn create(
         nodes.retain(|n| n.path != *device.path());
         nodes.push(from_spec(device));
     }
-    for node in &nodes {
-        make_node(root, node, in_user_ns)
-            .with_context(|| format!("creating device {}", node.path.display()))?;
-    }
+    // One handle per parent directory (all of /dev's own nodes share one), and no umask
+    // while the nodes are made: mknod gives each its exact mode, and no chmod follows.
+    let mut parent: Option<(PathBuf, OwnedFd)> = None;
+    let previous_umask = sys::set_umask(0);
+    let made = nodes.iter().try_for_each(|node| {
+        make_node(root, node, in_user_ns, &mut parent)
+            .with_context(|| format!("creating device {}", node.path.display()))
+    });
+    sys::set_umask(previous_umask);
+    made?;
     if own_dev {
         links(root)?;
     }
     Ok(())
 }
 
-fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
+/// Makes `node`; `parent` holds the handle of the last parent directory, reused while the
+/// nodes share it.
+fn make_node(
+    root: &OwnedFd,
+    node: &Node,
+    in_user_ns: bool,
+    parent: &mut Option<(PathBuf, OwnedFd)>,
+) -> Result<()> {
     let parent_path = node.path.parent().unwrap_or(Path::new("/"));
     let name = node
         .path
         .file_name()
         .context("a device path needs a file name")?;
-    let parent = paths::mkdir_all(root, parent_path)?;
     // A fifo needs no privilege to make; devices do.
     if in_user_ns && node.kind != SFlag::S_IFIFO {
         // Bind the host's node: a user namespace cannot mknod, and the device cgroup
@@ -112,11 +124,23 @@ fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
         verify(root, &node.path)?;
         return Ok(());
     }
+    let parent = match parent {
+        Some((path, fd)) if path == parent_path => fd,
+        slot => {
+            &slot
+                .insert((
+                    parent_path.to_path_buf(),
+                    paths::mkdir_all(root, parent_path)?,
+                ))
+                .1
+        }
+    };
     let _ = nix::unistd::unlinkat(
         parent.as_fd(),
         name,
         nix::unistd::UnlinkatFlags::NoRemoveDir,
     );
+    // The umask is 0 here (see `create`): the node gets exactly `node.mode`.
     mknodat(
         parent.as_fd(),
         name,
@@ -124,21 +148,14 @@ fn make_node(root: &OwnedFd, node: &Node, in_user_ns: bool) -> Result<()> {
         Mode::from_bits_truncate(node.mode),
         makedev(node.major, node.minor),
     )?;
-    // mknod is subject to the umask: set the exact mode and owner asked for.
-    let created = paths::open(root, &node.path, libc::O_PATH | libc::O_NOFOLLOW)?;
-    let proc_path = sys::fd_path(&created);
-    nix::sys::stat::fchmodat(
-        nix::fcntl::AT_FDCWD,
-        proc_path.as_str(),
-        Mode::from_bits_truncate(node.mode),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )?;
+    // The owner asked for (a set-group-ID directory would give its own group). Never
+    // through a symlink: one swapped in for the node would have its own owner changed.
     nix::unistd::fchownat(
-        nix::fcntl::AT_FDCWD,
-        proc_path.as_str(),
+        parent.as_fd(),
+        name,
         Some(nix::unistd::Uid::from_raw(node.uid)),
         Some(nix::unistd::Gid::from_raw(node.gid)),
-        nix::fcntl::AtFlags::empty(),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )?;
     Ok(())
 }

@@ -34,8 +34,9 @@ fn open_existing(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>> {
 }
 
 /// Hides a path: a directory under an empty read-only tmpfs, anything else under the
-/// container's /dev/null. Paths the image does not have are left alone.
-pub fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
+/// container's /dev/null (opened and checked at the first file masked, then kept in
+/// `null` for the others). Paths the image does not have are left alone.
+pub fn mask(root: &OwnedFd, path: &Path, null: &mut Option<OwnedFd>) -> Result<()> {
     let Some(target) = open_existing(root, path)? else {
         return Ok(());
     };
@@ -51,9 +52,12 @@ pub fn mask(root: &OwnedFd, path: &Path) -> Result<()> {
         )
         .context("mounting an empty tmpfs over it")?;
     } else {
-        let null = dev_null(root)?;
+        let null = match null {
+            Some(null) => null,
+            slot => slot.insert(dev_null(root)?),
+        };
         mount(
-            Some(sys::fd_path(&null).as_str()),
+            Some(sys::fd_path(&*null).as_str()),
             sys::fd_path(&target).as_str(),
             None::<&str>,
             MsFlags::MS_BIND,

@@ -218,12 +218,14 @@ pub fn finish(spec: &Spec) -> Result<()> {
     {
         write_sysctl(&root, key, value).with_context(|| format!("linux.sysctl: setting {key}"))?;
     }
+    let mut dev_null = None;
     for masked in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        masks::mask(&root, Path::new(masked)).with_context(|| format!("masking {masked}"))?;
+        masks::mask(&root, Path::new(masked), &mut dev_null)
+            .with_context(|| format!("masking {masked}"))?;
     }
     for readonly in linux
         .and_then(|l| l.readonly_paths().as_ref())

@@ -194,10 +194,10 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Sets the calling thread's umask.
-pub fn set_umask(mask: u32) {
+/// Sets the process' umask and returns the previous one.
+pub fn set_umask(mask: u32) -> u32 {
     // SAFETY: umask(2) cannot fail and touches no memory.
-    unsafe { libc::umask(mask as libc::mode_t) };
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
 }
 
 /// `setgroups`, which nix only exposes for some targets in the form skiff needs.
