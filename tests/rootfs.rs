@@ -468,3 +468,30 @@ fn cgroup_mount_and_membership() {
     }
     assert_eq!(out.lines().count(), 2, "{out}");
 }
+
+#[test]
+fn cgroup_views_take_the_mount_options() {
+    let rt = Runtime::new("cgviews");
+    let mut b = Bundle::new("cgviews");
+    // runc's template: nosuid, noexec, nodev, relatime, ro; every view and the tmpfs
+    // holding them get them, and the container cannot make a cgroup of its own.
+    b.sh(
+        "grep ' /sys/fs/cgroup' /proc/self/mountinfo | cut -d' ' -f5,6; \
+          mkdir /sys/fs/cgroup/pids/mine 2>&1 || true",
+    );
+    let out = run_ok(&rt, &b);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.len() > 2 && lines[0] == "/sys/fs/cgroup ro,nosuid,nodev,noexec,relatime",
+        "{out}"
+    );
+    let views = lines.iter().filter(|l| l.starts_with("/sys/fs/cgroup/"));
+    assert!(views.clone().count() >= 2, "{out}");
+    for view in views {
+        assert!(
+            view.ends_with(" ro,nosuid,nodev,noexec,relatime"),
+            "{view} in {out}"
+        );
+    }
+    assert!(out.contains("Read-only file system"), "{out}");
+}

@@ -17,6 +17,7 @@ use super::options::MountOptions;
 use super::paths;
 use crate::cgroups::CGROUP_ROOT;
 use crate::sys;
+use crate::sys::mount_attr::MountAttr;
 
 const DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
 
@@ -78,7 +79,6 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
         if !sys::is_mount_root(&mounted).context("checking the new mount")? {
             bail!("{} is not the mount just made", shown());
         }
-        remount(&mounted, options.flags, options.cleared)?;
         // Co-mounted controllers ("cpu,cpuacct") are also reachable under each name.
         let name = name.to_string_lossy();
         if name.contains(',') {
@@ -87,8 +87,13 @@ pub fn mount_cgroups(ctx: &MountContext, destination: &Path, options: &MountOpti
             }
         }
     }
-    if options.flags.contains(MsFlags::MS_RDONLY) {
-        remount(&tmpfs, options.flags, options.cleared)?;
+    // The options, read-only above all, for the tmpfs and every bind in it at once: one
+    // mount_setattr instead of a remount of each (every mount change takes the kernel's
+    // global namespace lock, which parallel starts queue on).
+    let attr = options.per_mount_attr();
+    if attr != MountAttr::default() {
+        sys::mount_attr::set_recursive(&tmpfs, attr)
+            .context("applying the mount options to the cgroup hierarchies")?;
     }
     Ok(())
 }

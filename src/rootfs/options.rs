@@ -113,6 +113,43 @@ impl MountOptions {
         }
     }
 
+    /// The per-mount flags asked for (`flags`, and `cleared` for the ones turned off) as
+    /// `mount_setattr` attributes. Unlike a bind remount, which sets every per-mount flag
+    /// anew, they leave what is not named as it is, so nothing is needed to keep the flags
+    /// the kernel locks on mounts a user namespace inherited. The access-time mode is
+    /// changed only when one is named, as a remount does.
+    pub fn per_mount_attr(&self) -> MountAttr {
+        let mut attr = MountAttr::default();
+        for (flag, value) in [
+            (MsFlags::MS_RDONLY, mount_attr::MOUNT_ATTR_RDONLY),
+            (MsFlags::MS_NOSUID, mount_attr::MOUNT_ATTR_NOSUID),
+            (MsFlags::MS_NODEV, mount_attr::MOUNT_ATTR_NODEV),
+            (MsFlags::MS_NOEXEC, mount_attr::MOUNT_ATTR_NOEXEC),
+            (MsFlags::MS_NODIRATIME, mount_attr::MOUNT_ATTR_NODIRATIME),
+            (MS_NOSYMFOLLOW, mount_attr::MOUNT_ATTR_NOSYMFOLLOW),
+        ] {
+            if self.flags.contains(flag) {
+                attr.set |= value;
+            } else if self.cleared.contains(flag) {
+                attr.clear |= value;
+            }
+        }
+        let atime = if self.flags.contains(MsFlags::MS_STRICTATIME) {
+            Some(mount_attr::MOUNT_ATTR_STRICTATIME)
+        } else if self.flags.contains(MsFlags::MS_NOATIME) {
+            Some(mount_attr::MOUNT_ATTR_NOATIME)
+        } else if self.flags.contains(MsFlags::MS_RELATIME) {
+            Some(mount_attr::MOUNT_ATTR_RELATIME)
+        } else {
+            None
+        };
+        if let Some(mode) = atime {
+            attr.set |= mode;
+            attr.clear |= mount_attr::MOUNT_ATTR_ATIME_MASK;
+        }
+        attr
+    }
+
     pub fn data(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
     }
@@ -296,5 +333,28 @@ mod tests {
     fn deferred_features_are_refused_by_name() {
         // idmap/ridmap are no mount flags: rootfs::idmap makes them.
         assert_eq!(parse(&["bind", "idmap"]), parse(&["bind"]));
+    }
+    #[test]
+    fn per_mount_attributes_name_only_what_the_options_do() {
+        let parsed = parse(&["nosuid", "noexec", "nodev", "relatime", "ro"]);
+        let attr = parsed.per_mount_attr();
+        assert_eq!(
+            attr.set,
+            mount_attr::MOUNT_ATTR_RDONLY
+                | mount_attr::MOUNT_ATTR_NOSUID
+                | mount_attr::MOUNT_ATTR_NODEV
+                | mount_attr::MOUNT_ATTR_NOEXEC
+        );
+        assert_eq!(attr.clear, mount_attr::MOUNT_ATTR_ATIME_MASK);
+        let attr = parse(&["rw", "suid", "noatime"]).per_mount_attr();
+        assert_eq!(attr.set, mount_attr::MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            attr.clear,
+            mount_attr::MOUNT_ATTR_RDONLY
+                | mount_attr::MOUNT_ATTR_NOSUID
+                | mount_attr::MOUNT_ATTR_ATIME_MASK
+        );
+        // No access-time option: the mode is left alone.
+        assert_eq!(parse(&["nodev"]).per_mount_attr().clear, 0);
     }
 }
