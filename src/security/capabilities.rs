@@ -78,8 +78,15 @@ impl CapabilitySets {
         // be a bare EPERM: name the capability (a host may withhold one, as this one does
         // CAP_SYS_RESOURCE). The kernel's rules: inheritable within the bounding set,
         // permitted (and so effective) within what is permitted now.
-        let bounding_now =
-            caps::read(None, CapSet::Bounding).context("reading the bounding set")?;
+        // Only the inheritable capabilities are checked against the bounding set: reading
+        // all of it is one prctl per capability the kernel knows, forty-one here. One the
+        // kernel does not know (EINVAL) is not held, and is named below.
+        let bounding_now: CapsHashSet = self
+            .inheritable
+            .iter()
+            .filter(|cap| caps::has_cap(None, CapSet::Bounding, **cap).unwrap_or(false))
+            .copied()
+            .collect();
         for (field, wanted, held, which) in [
             ("inheritable", &self.inheritable, &bounding_now, "bounding"),
             ("permitted", &self.permitted, &permitted_now, "permitted"),
