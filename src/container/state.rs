@@ -148,22 +148,8 @@ pub fn start_time_of(pid: i32) -> anyhow::Result<u64> {
 /// The state and start time in `/proc/<pid>/stat`: one open and read, as `list` does it for
 /// every container (a general /proc parser costs twice the system calls).
 fn read_stat(pid: i32) -> Option<(char, u64)> {
-    use std::io::Read;
-    // A stat line is under 1,300 bytes (52 numbers and a name of at most 64): one read
-    // into a buffer that holds it, where read_to_string asks for the size (0 in /proc)
-    // and then reads in growing pieces, six calls.
-    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let mut buffer = [0u8; 2048];
-    let mut len = 0;
-    while len < buffer.len() {
-        match file.read(&mut buffer[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    parse_stat(std::str::from_utf8(&buffer[..len]).ok()?)
+    let text = crate::sys::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
 }
 
 /// Field 3 (state) and field 22 (starttime) of a stat line. The command name, field 2, is

@@ -246,13 +246,16 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
 }
 
 /// Reads the whole of a small file, with the path in the error. /proc files report a size
-/// of 0, so the buffer starts large enough for a mountinfo instead of growing from 32 bytes.
+/// of 0, so the buffer starts large enough for a mountinfo instead of growing from 32 bytes,
+/// and the size is not asked for: a `File`'s own read_to_string would `statx` and `lseek`
+/// first (`take` reads without that probe). A /proc/<pid>/stat line is one read and the
+/// read that ends it.
 pub fn read_to_string(path: impl AsRef<Path>) -> Result<String> {
     use std::io::Read;
     let path = path.as_ref();
     let mut text = String::with_capacity(16 * 1024);
     std::fs::File::open(path)
-        .and_then(|mut file| file.read_to_string(&mut text))
+        .and_then(|file| file.take(u64::MAX).read_to_string(&mut text))
         .with_context(|| format!("reading {}", path.display()))?;
     Ok(text)
 }
